@@ -1,0 +1,194 @@
+import { z } from 'zod';
+import { HaloConfigSchema } from './config.js';
+import { EpochSchema, GroupIdSchema, NodeIdSchema, ResourceIdSchema } from './ids.js';
+
+/**
+ * Records kept in the coordinator. Each is parsed with its schema whenever it is read back
+ * (the store is a trust boundary). Times ending in `At` are wall-clock epoch milliseconds.
+ */
+
+/** The applied configuration, versioned. Key: config. */
+export const StoredConfigSchema = z.strictObject({
+  version: z.number().int().min(1),
+  appliedAt: z.number(),
+  /** The YAML text as submitted, for `halo config get`. */
+  source: z.string(),
+  config: HaloConfigSchema,
+});
+export type StoredConfig = z.infer<typeof StoredConfigSchema>;
+
+/** A node's session; bound to the node's lease, so it vanishes when the lease expires. Key: nodes/<node>. */
+export const NodeSessionSchema = z.strictObject({
+  node: NodeIdSchema,
+  /** Unique per agent process start. */
+  sessionId: z.string().min(1),
+  pid: z.number().int(),
+  startedAt: z.number(),
+  /** Base URL of this agent's REST API. */
+  apiUrl: z.string(),
+  leaseTtlMs: z.number().int(),
+});
+export type NodeSession = z.infer<typeof NodeSessionSchema>;
+
+/** The elected controller; bound to the controller's lease. Key: controller. */
+export const ControllerRecordSchema = z.strictObject({
+  node: NodeIdSchema,
+  sessionId: z.string().min(1),
+  since: z.number(),
+});
+export type ControllerRecord = z.infer<typeof ControllerRecordSchema>;
+
+export const TransitionKindSchema = z.enum(['switchover', 'failover', 'evacuate', 'failback', 'recover']);
+export type TransitionKind = z.infer<typeof TransitionKindSchema>;
+
+/**
+ * Where a group should run; written only by the controller, with compare-and-swap. Key: assign/<group>.
+ *
+ * Safety contract: `active` names a new node (with `epoch` + 1) only after the previous active
+ * node either reported the group stopped (GroupStatus.state 'stopped' or 'failed' for this group)
+ * or lost its session lease. While a move is in progress `active` is null and `transition` says
+ * which node is being released and where the group is going.
+ */
+export const AssignmentSchema = z.strictObject({
+  group: GroupIdSchema,
+  epoch: EpochSchema,
+  active: NodeIdSchema.nullable(),
+  /** Ranked standby instances, best first. */
+  standbys: z.array(NodeIdSchema),
+  transition: z
+    .strictObject({
+      kind: TransitionKindSchema,
+      from: NodeIdSchema,
+      /** Requested target; null = best eligible node. */
+      to: NodeIdSchema.nullable(),
+      startedAt: z.number(),
+      reason: z.string(),
+    })
+    .nullable(),
+  updatedAt: z.number(),
+});
+export type Assignment = z.infer<typeof AssignmentSchema>;
+
+export const ResourceStateSchema = z.enum(['stopped', 'starting', 'running', 'failed', 'stopping', 'unknown']);
+export type ResourceState = z.infer<typeof ResourceStateSchema>;
+
+export const MonitorResultSchema = z.strictObject({
+  kind: z.string(),
+  ok: z.boolean(),
+  at: z.number(),
+  latencyMs: z.number(),
+  detail: z.string(),
+  consecutiveFailures: z.number().int(),
+});
+export type MonitorResult = z.infer<typeof MonitorResultSchema>;
+
+export const ResourceStatusSchema = z.strictObject({
+  name: ResourceIdSchema,
+  state: ResourceStateSchema,
+  pid: z.number().int().nullable(),
+  startedAt: z.number().nullable(),
+  healthy: z.boolean(),
+  restarts: z.number().int(),
+  monitors: z.array(MonitorResultSchema),
+  detail: z.string(),
+});
+export type ResourceStatus = z.infer<typeof ResourceStatusSchema>;
+
+/**
+ * What one node observes of one group; bound to that node's lease. Key: status/<node>/<group>.
+ * state:
+ *  - running: every resource started and healthy (role active)
+ *  - starting / recovering / stopping: work in progress
+ *  - stopped: no resource of the group runs on this node
+ *  - failed: the recovery ladder gave up here; every resource is stopped
+ */
+export const GroupStatusSchema = z.strictObject({
+  node: NodeIdSchema,
+  group: GroupIdSchema,
+  epoch: EpochSchema,
+  role: z.enum(['active', 'standby', 'none']),
+  state: z.enum(['running', 'starting', 'recovering', 'stopping', 'stopped', 'failed']),
+  resources: z.array(ResourceStatusSchema),
+  updatedAt: z.number(),
+  detail: z.string(),
+});
+export type GroupStatus = z.infer<typeof GroupStatusSchema>;
+
+/**
+ * The group gave up on this node (restart limit reached). Makes the node ineligible for the group
+ * until `at` + recovery.failureTimeoutMs, or until an operator runs cleanup. Key: failures/<group>/<node>.
+ */
+export const FailureRecordSchema = z.strictObject({
+  group: GroupIdSchema,
+  node: NodeIdSchema,
+  epoch: EpochSchema,
+  at: z.number(),
+  reason: z.string(),
+});
+export type FailureRecord = z.infer<typeof FailureRecordSchema>;
+
+/** Operator intents. Keys: intents/maintenance/cluster | intents/maintenance/group/<g> | intents/maintenance/node/<n>. */
+export const MaintenanceIntentSchema = z.strictObject({ at: z.number(), by: z.string() });
+export type MaintenanceIntent = z.infer<typeof MaintenanceIntentSchema>;
+
+/** Node standby (drain): no group may be active there. Key: intents/standby/<node>. */
+export const StandbyIntentSchema = z.strictObject({ at: z.number(), by: z.string() });
+export type StandbyIntent = z.infer<typeof StandbyIntentSchema>;
+
+/** A requested move. The controller consumes it (deletes it) when it starts the transition. Key: intents/move/<group>. */
+export const MoveIntentSchema = z.strictObject({
+  id: z.string().min(1),
+  kind: z.enum(['switchover', 'failover']),
+  to: NodeIdSchema.nullable(),
+  at: z.number(),
+  by: z.string(),
+});
+export type MoveIntent = z.infer<typeof MoveIntentSchema>;
+
+export const EventKindSchema = z.enum([
+  'node-joined',
+  'node-lost',
+  'controller-elected',
+  'config-applied',
+  'group-placed',
+  'group-started',
+  'group-stopped',
+  'monitor-failed',
+  'monitor-recovered',
+  'resource-restarted',
+  'resource-adopted',
+  'group-failed',
+  'failed-over',
+  'switched-over',
+  'fenced',
+  'maintenance',
+  'node-standby',
+  'cleanup',
+  'waiting',
+]);
+export type EventKind = z.infer<typeof EventKindSchema>;
+
+/** Cluster-wide event log; ordered by the store's create revision. Key: events/<at>-<node>-<n>. */
+export const ClusterEventSchema = z.strictObject({
+  at: z.number(),
+  kind: EventKindSchema,
+  node: NodeIdSchema.nullable(),
+  group: GroupIdSchema.nullable(),
+  resource: ResourceIdSchema.nullable(),
+  message: z.string(),
+  epoch: EpochSchema.nullable(),
+});
+export type ClusterEvent = z.infer<typeof ClusterEventSchema>;
+
+/** One controller decision for a group, with the rule that made it. Key: journal/<group>/<at>-<n>. */
+export const JournalEntrySchema = z.strictObject({
+  at: z.number(),
+  node: NodeIdSchema,
+  group: GroupIdSchema,
+  rule: z.string(),
+  code: z.string(),
+  message: z.string(),
+  actions: z.array(z.string()),
+  revision: z.number().int(),
+});
+export type JournalEntry = z.infer<typeof JournalEntrySchema>;
