@@ -29,8 +29,8 @@ export const MonitorConfigSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal('http'),
-    /** Full URL, e.g. http://127.0.0.1:8080/health */
-    url: z.url({ protocol: /^https?$/ }),
+    /** Full URL, e.g. http://127.0.0.1:8080/health (may contain ${HALO_NODE_ADDRESS}). */
+    url: z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'expected an http:// or https:// URL'),
     /** Expected status code; default: any 2xx. */
     expectStatus: z.number().int().min(100).max(599).optional(),
     /** Regular expression the body must match. */
