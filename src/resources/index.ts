@@ -1,0 +1,21 @@
+import type { ResourceConfig } from '../domain/config.js';
+import { assertNever } from '../domain/errors.js';
+import { ProcessAgent } from './process/agent.js';
+import type { ResourceAgent } from './types.js';
+
+export { ProcessAgent, GUARD_SCRIPT } from './process/agent.js';
+export { readFenceDeadline, writeFenceDeadline } from './process/fence.js';
+export type { ActionResult, Observation, ResourceAgent, ResourceContext } from './types.js';
+
+/**
+ * Builds the resource agent for `cfg`. `vars` holds per-node values (`HALO_NODE_ADDRESS`,
+ * `HALO_NODE`) substituted into the resource's env, command and args.
+ */
+export function makeResourceAgent(cfg: ResourceConfig, vars: Record<string, string> = {}): ResourceAgent {
+  switch (cfg.type) {
+    case 'process':
+      return new ProcessAgent(cfg, vars);
+    default:
+      return assertNever(cfg.type);
+  }
+}

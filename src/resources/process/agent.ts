@@ -1,0 +1,305 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ProcessResourceConfig } from '../../domain/config.js';
+import { SystemClock, type Clock } from '../../platform/clock.js';
+import { groupAlive, isAlive, isSameProcess, killGroup, killPid } from '../../platform/proc.js';
+import { substituteVars } from '../../monitors/vars.js';
+import type { ActionResult, Observation, ResourceAgent, ResourceContext } from '../types.js';
+import { describeExit, pidFilePath, readExitRecord, readPidRecord, STDERR_LOG, STDOUT_LOG, type PidRecord } from './files.js';
+import { GUARD_ENV_VAR, type GuardSpec } from './guard.js';
+
+/** Compiled guard next to this file (dist/src/resources/process/guard.js). */
+export const GUARD_SCRIPT = fileURLToPath(new URL('./guard.js', import.meta.url));
+
+const START_POLL_MS = 10;
+const STOP_POLL_MS = 20;
+const EXIT_POLL_MS = 50;
+/** After SIGKILL the kernel needs a moment (longer for a process in uninterruptible sleep). */
+const KILL_WAIT_MS = 5_000;
+/** The guard exits on its own right after its command; this is how long we let it before killing it. */
+const GUARD_EXIT_WAIT_MS = 1_000;
+
+interface OwnGuard {
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  readonly exited: Promise<void>;
+  done: boolean;
+}
+
+/**
+ * A `process` resource: one command run under a fencing guard (see guard.ts) in its own process
+ * group. All state lives in `ctx.stateDir` (pid.json, exit.json, logs), so a new ProcessAgent —
+ * e.g. after the node agent restarted — re-adopts a running process through `probe` alone.
+ *
+ * start/stop calls on one instance are serialised. On abort, start and stop return
+ * HA_OPERATION_TIMEOUT with what they know; the caller probes to find out where things ended.
+ */
+export class ProcessAgent implements ResourceAgent {
+  readonly config: ProcessResourceConfig;
+  private readonly vars: Readonly<Record<string, string>>;
+  private readonly clock: Clock = new SystemClock();
+  private guard: OwnGuard | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(config: ProcessResourceConfig, vars: Record<string, string> = {}) {
+    this.config = config;
+    this.vars = { ...vars };
+  }
+
+  async probe(ctx: ResourceContext, signal?: AbortSignal): Promise<Observation> {
+    signal?.throwIfAborted();
+    const rec = readPidRecord(ctx.stateDir);
+    if (rec === null) return { kind: 'stopped', detail: this.lastExit(ctx) ?? 'not started' };
+    if (rec.startTime !== '' && isSameProcess(rec.pid, rec.startTime)) {
+      const unguarded = rec.guardStartTime === '' || !isSameProcess(rec.guardPid, rec.guardStartTime);
+      return {
+        kind: 'running',
+        pid: rec.pid,
+        startedAt: rec.startedAt,
+        detail: `pid ${rec.pid} epoch ${rec.epoch} role ${rec.role}${unguarded ? ' (guard gone: not fenced)' : ''}`,
+      };
+    }
+    const reused = isAlive(rec.pid) ? ` (pid ${rec.pid} now belongs to another process)` : '';
+    return { kind: 'stopped', detail: `${this.lastExit(ctx) ?? `pid ${rec.pid} is gone`}${reused}` };
+  }
+
+  start(ctx: ResourceContext, signal?: AbortSignal): Promise<ActionResult> {
+    return this.serial(() => this.doStart(ctx, signal));
+  }
+
+  stop(ctx: ResourceContext, signal?: AbortSignal): Promise<ActionResult> {
+    return this.serial(() => this.doStop(ctx, signal));
+  }
+
+  async exited(ctx: ResourceContext, signal: AbortSignal): Promise<string> {
+    signal.throwIfAborted();
+    const rec = readPidRecord(ctx.stateDir);
+    if (rec === null || !isSameProcess(rec.pid, rec.startTime)) {
+      return (await this.exitDetail(ctx, rec, signal)) ?? 'not running';
+    }
+    const own = this.guard;
+    if (own !== null && !own.done && own.pid === rec.guardPid) {
+      await abortable(own.exited, signal);
+    }
+    // Adopted process, or our guard died while its command lives on: watch the pid itself.
+    while (isSameProcess(rec.pid, rec.startTime)) {
+      await this.clock.sleep(EXIT_POLL_MS, signal);
+    }
+    return (await this.exitDetail(ctx, rec, signal)) ?? `pid ${rec.pid} exited`;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private lastExit(ctx: ResourceContext): string | null {
+    const e = readExitRecord(ctx.stateDir);
+    return e === null ? null : describeExit(e);
+  }
+
+  /** How the run recorded in `rec` ended; waits briefly for the guard to write exit.json. */
+  private async exitDetail(ctx: ResourceContext, rec: PidRecord | null, signal: AbortSignal): Promise<string | null> {
+    if (rec === null) return this.lastExit(ctx);
+    for (let waited = 0; ; waited += START_POLL_MS) {
+      const e = readExitRecord(ctx.stateDir);
+      if (e !== null && e.at >= rec.startedAt) return describeExit(e);
+      if (waited >= 200) return null;
+      await this.clock.sleep(START_POLL_MS, signal);
+    }
+  }
+
+  private childEnv(ctx: ResourceContext): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.config.env)) env[k] = substituteVars(v, this.vars);
+    const address = this.vars['HALO_NODE_ADDRESS'];
+    if (address !== undefined) env['HALO_NODE_ADDRESS'] = address;
+    env['HALO_EPOCH'] = String(ctx.epoch);
+    env['HALO_ROLE'] = ctx.role;
+    env['HALO_NODE'] = ctx.node;
+    env['HALO_GROUP'] = ctx.group;
+    env['HALO_RESOURCE'] = this.config.name;
+    return env;
+  }
+
+  private async doStart(ctx: ResourceContext, signal: AbortSignal | undefined): Promise<ActionResult> {
+    const current = await this.probe(ctx, signal);
+    if (current.kind === 'running') return { ok: true, detail: `already running: ${current.detail}` };
+
+    // Leftovers of an earlier run (a guard still winding down, group remnants, a stale pid.json).
+    const cleanup = await this.doStop(ctx, signal);
+    if (!cleanup.ok) return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `could not clear previous run: ${cleanup.detail}` };
+
+    mkdirSync(ctx.stateDir, { recursive: true });
+    const spec: GuardSpec = {
+      command: substituteVars(this.config.command, this.vars),
+      args: this.config.args.map((a) => substituteVars(a, this.vars)),
+      cwd: this.config.cwd ?? null,
+      stateDir: ctx.stateDir,
+      fenceFile: ctx.fenceFile,
+      stopTimeoutMs: this.config.stopTimeoutMs,
+      epoch: ctx.epoch,
+      role: ctx.role,
+    };
+    const out = openSync(join(ctx.stateDir, STDOUT_LOG), 'a');
+    const err = openSync(join(ctx.stateDir, STDERR_LOG), 'a');
+    let proc: ChildProcess;
+    try {
+      proc = spawn(process.execPath, [GUARD_SCRIPT, JSON.stringify(spec)], {
+        detached: true,
+        stdio: ['ignore', out, err],
+        env: { ...process.env, [GUARD_ENV_VAR]: JSON.stringify(this.childEnv(ctx)) },
+      });
+    } finally {
+      closeSync(out);
+      closeSync(err);
+    }
+    const guardPid = proc.pid;
+    if (guardPid === undefined) {
+      const why = await new Promise<string>((resolve) => proc.once('error', (e) => resolve(e.message)));
+      return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `could not start guard: ${why}` };
+    }
+    proc.unref();
+    const guard: OwnGuard = {
+      proc,
+      pid: guardPid,
+      done: false,
+      exited: new Promise<void>((resolve) => {
+        proc.once('exit', () => {
+          guard.done = true;
+          resolve();
+        });
+      }),
+    };
+    this.guard = guard;
+
+    const deadline = this.clock.now() + this.config.startTimeoutMs;
+    for (;;) {
+      const rec = readPidRecord(ctx.stateDir);
+      if (rec !== null && rec.guardPid === guardPid) {
+        if (isSameProcess(rec.pid, rec.startTime)) return { ok: true, detail: `pid ${rec.pid}` };
+        const how = await this.exitDetail(ctx, rec, AbortSignal.timeout(1_000)).catch(() => null);
+        return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `pid ${rec.pid} ${how ?? 'exited'} right after start` };
+      }
+      if (guard.done) {
+        return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: this.lastExit(ctx) ?? 'guard exited before starting the command' };
+      }
+      if (signal?.aborted === true || this.clock.now() >= deadline) {
+        // Do not leave a half-started guard behind: it may still spawn the command later.
+        killPidQuietly(guardPid);
+        await this.doStop(ctx, undefined);
+        const why = signal?.aborted === true ? 'aborted' : `no pid after ${this.config.startTimeoutMs} ms`;
+        return { ok: false, code: 'HA_OPERATION_TIMEOUT', detail: `start ${why}` };
+      }
+      await Promise.race([this.clock.sleep(START_POLL_MS), guard.exited]);
+    }
+  }
+
+  private async doStop(ctx: ResourceContext, signal: AbortSignal | undefined): Promise<ActionResult> {
+    const rec = readPidRecord(ctx.stateDir);
+    const notes: string[] = [];
+
+    if (rec !== null) {
+      const ours = rec.startTime !== '' && isSameProcess(rec.pid, rec.startTime);
+      // The group is ours while its leader is, or — leader gone — while its pid is not reused and members remain.
+      const groupIsOurs = ours || (!isAlive(rec.pid) && groupAlive(rec.pgid));
+      if (groupIsOurs) {
+        sendGroup(rec.pgid, 'SIGTERM');
+        sendGroup(rec.pgid, 'SIGCONT');
+        const graceful = await this.waitGone(rec.pgid, this.config.stopTimeoutMs, signal);
+        if (!graceful) {
+          sendGroup(rec.pgid, 'SIGKILL');
+          const killed = await this.waitGone(rec.pgid, KILL_WAIT_MS, undefined);
+          if (!killed) return { ok: false, code: 'HA_RESOURCE_STOP_FAILED', detail: `process group ${rec.pgid} survived SIGKILL` };
+          notes.push(signal?.aborted === true ? 'stop aborted: killed' : `killed after ${this.config.stopTimeoutMs} ms`);
+        } else {
+          notes.push(`pid ${rec.pid} stopped`);
+        }
+      }
+      if (rec.guardStartTime !== '' && isSameProcess(rec.guardPid, rec.guardStartTime)) {
+        const gone = await this.waitPid(rec.guardPid, GUARD_EXIT_WAIT_MS);
+        if (!gone) {
+          killPidQuietly(rec.guardPid);
+          await this.waitPid(rec.guardPid, KILL_WAIT_MS);
+        }
+      }
+    }
+
+    // A guard this instance started that has not written pid.json yet (start in flight or failed).
+    const own = this.guard;
+    if (own !== null && !own.done && (rec === null || rec.guardPid !== own.pid)) {
+      killPidQuietly(own.pid, 'SIGTERM');
+      await Promise.race([own.exited, this.clock.sleep(GUARD_EXIT_WAIT_MS)]);
+      if (!own.done) killPidQuietly(own.pid);
+      // It may have spawned the command just before it died.
+      const late = readPidRecord(ctx.stateDir);
+      if (late !== null && late.guardPid === own.pid && isSameProcess(late.pid, late.startTime)) {
+        sendGroup(late.pgid, 'SIGKILL');
+        await this.waitGone(late.pgid, KILL_WAIT_MS, undefined);
+      }
+    }
+
+    rmSync(pidFilePath(ctx.stateDir), { force: true });
+    if (signal?.aborted === true) return { ok: false, code: 'HA_OPERATION_TIMEOUT', detail: notes.join('; ') || 'stop aborted' };
+    return { ok: true, detail: notes.length > 0 ? notes.join('; ') : 'not running' };
+  }
+
+  /** Polls until nothing of group `pgid` runs; false at `timeoutMs` or abort. */
+  private async waitGone(pgid: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<boolean> {
+    const deadline = this.clock.now() + timeoutMs;
+    for (;;) {
+      // The leader check is one syscall; the group scan reads /proc, so only do it once the leader is gone.
+      if (!isAlive(pgid) && !groupAlive(pgid)) return true;
+      if (this.clock.now() >= deadline || signal?.aborted === true) return false;
+      await this.clock.sleep(STOP_POLL_MS);
+    }
+  }
+
+  private async waitPid(pid: number, timeoutMs: number): Promise<boolean> {
+    const deadline = this.clock.now() + timeoutMs;
+    while (isAlive(pid)) {
+      if (this.clock.now() >= deadline) return false;
+      await this.clock.sleep(STOP_POLL_MS);
+    }
+    return true;
+  }
+}
+
+function sendGroup(pgid: number, sig: NodeJS.Signals): void {
+  try {
+    killGroup(pgid, sig);
+  } catch {
+    // EPERM: not ours to signal; waitGone reports that it is still there.
+  }
+}
+
+function killPidQuietly(pid: number, sig: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    killPid(pid, sig);
+  } catch {
+    // already gone or not ours
+  }
+}
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
