@@ -1,0 +1,6 @@
+export { parseConfigText, loadConfigFile, formatIssues, formatPath, configInvalidError, configJsonSchema } from './load.js';
+export { explainTiming, timingBounds, hangDetectionMs } from './timing.js';
+export { substituteNodeVars, NODE_VAR_NAMES } from './substitute.js';
+export type { ConfigIssue, ParseResult } from './load.js';
+export type { TimingBounds } from './timing.js';
+export type { NodeVars } from './substitute.js';

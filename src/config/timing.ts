@@ -1,0 +1,114 @@
+import type { GroupConfig, HaloConfig, MonitorConfig, ResourceConfig } from '../domain/config.js';
+import { assertNever } from '../domain/errors.js';
+
+/** Worst-case figures derived from the timing settings, in milliseconds. Pure arithmetic. */
+export type TimingBounds = {
+  /** Failure of a node -> its groups may be reassigned (lease expiry + one reconcile). */
+  readonly nodeLossDetectMs: number;
+  /** Last successful renewal sent -> the agent must have stopped its active resources. */
+  readonly selfFenceAfterMs: number;
+  /** Renewal attempts that may fail in a row without the agent fencing itself. */
+  readonly tolerableLostRenewals: number;
+};
+
+export function timingBounds(cfg: HaloConfig): TimingBounds {
+  const t = cfg.timing;
+  const fence = t.leaseTtlMs - t.safetyMarginMs;
+  // Renewal attempts after the last success happen at k * renewIntervalMs; those strictly before
+  // the fence deadline can still save the lease, and the last of them must succeed.
+  const attemptsBeforeDeadline = Math.max(0, Math.ceil(fence / t.renewIntervalMs) - 1);
+  return {
+    nodeLossDetectMs: t.leaseTtlMs + t.reconcileIntervalMs,
+    selfFenceAfterMs: fence,
+    tolerableLostRenewals: Math.max(0, attemptsBeforeDeadline - 1),
+  };
+}
+
+/**
+ * Worst-case time from "the application hangs" to "the monitor declares it failed". The hang can
+ * start just after a passing check; the next `failureThreshold` checks fail, the last of them
+ * only when its timeout runs out. Assumes checks start every `intervalMs` and do not overlap;
+ * when a check can outlast the interval, the next one starts after it ends.
+ */
+export function hangDetectionMs(m: MonitorConfig): number {
+  const period = Math.max(m.intervalMs, m.timeoutMs);
+  return m.failureThreshold * period + m.timeoutMs;
+}
+
+function monitorLabel(m: MonitorConfig): string {
+  switch (m.kind) {
+    case 'tcp':
+      return `tcp ${m.host}:${m.port}`;
+    case 'http':
+      return `http ${m.url}`;
+    case 'command':
+      return `command ${[m.command, ...m.args].join(' ')}`;
+    case 'disk':
+      return `disk ${m.path}`;
+    default:
+      return assertNever(m);
+  }
+}
+
+function monitorLine(g: GroupConfig, r: ResourceConfig, m: MonitorConfig, i: number): string {
+  const worst = hangDetectionMs(m);
+  const overlap =
+    m.timeoutMs > m.intervalMs
+      ? ` timeoutMs exceeds intervalMs, so checks are spaced by the timeout (${m.failureThreshold} x ${m.timeoutMs} + ${m.timeoutMs}).`
+      : ` (${m.failureThreshold} x intervalMs ${m.intervalMs} + timeoutMs ${m.timeoutMs}).`;
+  return (
+    `group ${g.name} / resource ${r.name} / monitor ${i} (${monitorLabel(m)}): a hung application is declared failed at most ${worst} ms after it stops answering:` +
+    ` it can hang just after a passing check, then ${m.failureThreshold} consecutive check${m.failureThreshold === 1 ? '' : 's'} must fail, the last one only when its timeout runs out` +
+    overlap
+  );
+}
+
+function recoveryLine(g: GroupConfig): string {
+  const rec = g.recovery;
+  const restarts =
+    rec.maxRestarts === 0
+      ? 'no restart in place: the first failure fails the group over'
+      : `restarted in place up to ${rec.maxRestarts} time${rec.maxRestarts === 1 ? '' : 's'} within ${rec.windowMs} ms (backoff from ${rec.backoffInitialMs} ms doubling up to ${rec.backoffMaxMs} ms), then the group fails over`;
+  const fallback = g.redundancy === 'none' ? ' (redundancy none: there is no standby to fail over to)' : '';
+  return `group ${g.name}: a failed resource is ${restarts}${fallback}; a node the group failed on stays ineligible for it for ${rec.failureTimeoutMs} ms.`;
+}
+
+/**
+ * Human-readable statements of the worst-case detection and recovery times implied by the
+ * configuration, each with its reasoning. For `halo config check --explain` and the docs.
+ */
+export function explainTiming(cfg: HaloConfig): string[] {
+  const t = cfg.timing;
+  const b = timingBounds(cfg);
+  const lines: string[] = [];
+  lines.push(
+    `node loss: a failed or cut-off node's groups can be reassigned at most ${b.nodeLossDetectMs} ms after the failure` +
+      ` (leaseTtlMs ${t.leaseTtlMs} + reconcileIntervalMs ${t.reconcileIntervalMs}): the node may fail just after a successful renewal,` +
+      ` so its lease lives a full TTL at the coordinator, and the controller notices the expiry within one reconcile interval.`,
+  );
+  lines.push(
+    `self-fence: an agent that cannot renew stops its active resources at most ${b.selfFenceAfterMs} ms after it sent its last successful renewal` +
+      ` (leaseTtlMs ${t.leaseTtlMs} - safetyMarginMs ${t.safetyMarginMs}), measured on its own monotonic clock; the coordinator counts the TTL` +
+      ` from when it received that renewal, which is later, so the node has stopped before anyone else may take over.` +
+      ` The ${t.safetyMarginMs} ms margin absorbs event-loop stalls up to maxLoopLagMs (${t.maxLoopLagMs} ms) and clock-rate differences.`,
+  );
+  lines.push(
+    `lease renewal: every ${t.renewIntervalMs} ms, so up to ${b.tolerableLostRenewals} consecutive renewal${b.tolerableLostRenewals === 1 ? '' : 's'} can fail` +
+      ` without fencing a healthy node (renewal attempts before the ${b.selfFenceAfterMs} ms deadline: ${b.tolerableLostRenewals + 1}; the last one must succeed and return in time).`,
+  );
+  for (const g of cfg.groups) {
+    const startBudget = g.resources.reduce((sum, r) => sum + r.startTimeoutMs, 0);
+    lines.push(
+      `group ${g.name}: after a node loss the group is running again elsewhere within ${b.nodeLossDetectMs + startBudget} ms` +
+        ` (${b.nodeLossDetectMs} ms to reassign + up to ${startBudget} ms to start its ${g.resources.length} resource${g.resources.length === 1 ? '' : 's'} in order, the sum of their startTimeoutMs).`,
+    );
+    for (const r of g.resources) {
+      if (r.monitors.length === 0) {
+        lines.push(`group ${g.name} / resource ${r.name}: no monitors, so a hung process is not detected; only its exit is.`);
+      }
+      r.monitors.forEach((m, i) => lines.push(monitorLine(g, r, m, i)));
+    }
+    lines.push(recoveryLine(g));
+  }
+  return lines;
+}
