@@ -1,0 +1,162 @@
+import { z } from 'zod';
+import { ErrorCodes } from '../domain/errors.js';
+import { requestSchemas, responseSchemas } from './schemas.js';
+
+/**
+ * The OpenAPI 3.1 document of the API. Paths are written here; every component schema is
+ * generated from the zod schemas in schemas.ts, so the document cannot drift from what the
+ * server accepts and the client expects.
+ */
+
+type Json = Record<string, unknown>;
+
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+
+function components(): Record<string, Json> {
+  const uri = (id: string) => `#/components/schemas/${id}`;
+  const out: Record<string, Json> = {};
+  const add = (schemas: Record<string, z.ZodType>, io: 'input' | 'output') => {
+    const reg = z.registry<{ id: string }>();
+    for (const [id, schema] of Object.entries(schemas)) reg.add(schema, { id });
+    const generated = z.toJSONSchema(reg, { uri, io, unrepresentable: 'any' });
+    for (const [id, schema] of Object.entries(generated.schemas)) {
+      const { $schema: _s, $id: _i, ...rest } = schema;
+      void _s;
+      void _i;
+      out[id] = rest;
+    }
+  };
+  add(responseSchemas, 'output');
+  add(requestSchemas, 'input');
+  return out;
+}
+
+const errorResponses = (...statuses: number[]): Json =>
+  Object.fromEntries(
+    statuses.map((s) => [
+      String(s),
+      { description: errorDescriptions[s] ?? 'error', content: { 'application/json': { schema: ref('Error') } } },
+    ]),
+  );
+
+const errorDescriptions: Record<number, string> = {
+  400: 'HA_BAD_REQUEST or HA_CONFIG_INVALID: the request names the field that is wrong',
+  404: 'HA_NOT_FOUND: unknown group, node or configuration',
+  409: 'HA_CONFLICT: a concurrent change won; re-read and retry',
+  503: 'HA_COORD_UNAVAILABLE: this node cannot reach the coordinator; ask another node',
+};
+
+const json = (schema: Json, description: string): Json => ({ description, content: { 'application/json': { schema } } });
+const body = (name: string): Json => ({ required: false, content: { 'application/json': { schema: ref(name) } } });
+const groupParam = { name: 'group', in: 'path', required: true, schema: { type: 'string' } };
+const nodeParam = { name: 'node', in: 'path', required: true, schema: { type: 'string' } };
+const intQuery = (name: string, description: string) => ({ name, in: 'query', required: false, description, schema: { type: 'integer', minimum: 0 } });
+
+let cached: Json | undefined;
+
+export function openApiDocument(): Json {
+  cached ??= {
+    openapi: '3.1.0',
+    info: {
+      title: 'halo management API',
+      version: '1',
+      description: `Served by every agent. Errors are {code, message, details?}; codes: ${Object.keys(ErrorCodes).join(', ')}.`,
+    },
+    paths: {
+      '/v1/status': {
+        get: { operationId: 'getStatus', summary: 'Cluster, nodes and groups', responses: { '200': json(ref('StatusResponse'), 'cluster status'), ...errorResponses(503) } },
+      },
+      '/v1/nodes': {
+        get: { operationId: 'listNodes', summary: 'Nodes from the configuration and live sessions', responses: { '200': json({ type: 'array', items: ref('NodeView') }, 'nodes'), ...errorResponses(503) } },
+      },
+      '/v1/groups/{group}': {
+        get: { operationId: 'getGroup', summary: 'One group in detail', parameters: [groupParam], responses: { '200': json(ref('GroupView'), 'group'), ...errorResponses(400, 404, 503) } },
+      },
+      '/v1/groups/{group}/switchover': {
+        post: {
+          operationId: 'switchover',
+          summary: 'Planned move of the active instance (optionally to a given node)',
+          parameters: [groupParam],
+          requestBody: body('SwitchoverRequest'),
+          responses: { '202': json(ref('MoveAccepted'), 'move requested'), ...errorResponses(400, 404, 409, 503) },
+        },
+      },
+      '/v1/groups/{group}/failover': {
+        post: {
+          operationId: 'failover',
+          summary: 'Forced move of the active instance to the best eligible node',
+          parameters: [groupParam],
+          requestBody: body('FailoverRequest'),
+          responses: { '202': json(ref('MoveAccepted'), 'move requested'), ...errorResponses(400, 404, 409, 503) },
+        },
+      },
+      '/v1/groups/{group}/cleanup': {
+        post: {
+          operationId: 'cleanup',
+          summary: 'Clear failure records so nodes become eligible again',
+          parameters: [groupParam],
+          requestBody: body('CleanupRequest'),
+          responses: { '200': json(ref('CleanupResponse'), 'records removed'), ...errorResponses(400, 404, 503) },
+        },
+      },
+      '/v1/groups/{group}/why': {
+        get: {
+          operationId: 'why',
+          summary: 'Decision journal of a group, newest last',
+          parameters: [groupParam, intQuery('limit', 'newest N entries (default 50)')],
+          responses: { '200': json(ref('WhyResponse'), 'journal'), ...errorResponses(400, 404, 503) },
+        },
+      },
+      '/v1/maintenance': {
+        post: {
+          operationId: 'maintenance',
+          summary: 'Maintenance on/off for the cluster, a group or a node',
+          requestBody: { ...body('MaintenanceRequest'), required: true },
+          responses: { '200': json(ref('MaintenanceResponse'), 'done'), ...errorResponses(400, 404, 503) },
+        },
+      },
+      '/v1/nodes/{node}/standby': {
+        post: { operationId: 'nodeStandby', summary: 'Drain a node: no group may be active there', parameters: [nodeParam], responses: { '200': json(ref('NodeStandbyResponse'), 'done'), ...errorResponses(400, 404, 503) } },
+      },
+      '/v1/nodes/{node}/online': {
+        post: { operationId: 'nodeOnline', summary: 'Undo standby', parameters: [nodeParam], responses: { '200': json(ref('NodeStandbyResponse'), 'done'), ...errorResponses(400, 404, 503) } },
+      },
+      '/v1/events': {
+        get: {
+          operationId: 'listEvents',
+          summary: 'Event log, oldest first',
+          parameters: [intQuery('limit', 'newest N events (default 100)'), intQuery('after', 'only events created after this revision')],
+          responses: { '200': json(ref('EventsResponse'), 'events'), ...errorResponses(400, 503) },
+        },
+      },
+      '/v1/events/stream': {
+        get: {
+          operationId: 'streamEvents',
+          summary: 'Server-sent events: the tail of the log, then new events as they happen',
+          description: 'Each message is `event: event`, `id: <revision>`, `data: <EventItem JSON>`. Honours Last-Event-ID. A failure ends the stream with `event: error`.',
+          parameters: [intQuery('limit', 'events of the existing tail (default 100)'), intQuery('after', 'start after this revision')],
+          responses: { '200': { description: 'event stream', content: { 'text/event-stream': { schema: ref('EventItem') } } }, ...errorResponses(400, 503) },
+        },
+      },
+      '/v1/config': {
+        get: { operationId: 'getConfig', summary: 'The applied configuration', responses: { '200': json(ref('ConfigResponse'), 'configuration'), ...errorResponses(404, 503) } },
+        post: {
+          operationId: 'applyConfig',
+          summary: 'Validate and apply a configuration as a whole (nothing is applied when anything is wrong)',
+          requestBody: { ...body('ConfigSourceRequest'), required: true },
+          responses: { '200': json(ref('ConfigApplyResponse'), 'applied'), ...errorResponses(400, 409, 503) },
+        },
+      },
+      '/v1/config/validate': {
+        post: {
+          operationId: 'validateConfig',
+          summary: 'Validate a configuration without applying it',
+          requestBody: { ...body('ConfigSourceRequest'), required: true },
+          responses: { '200': json(ref('ConfigValidateResponse'), 'validation result'), ...errorResponses(400) },
+        },
+      },
+    },
+    components: { schemas: components() },
+  };
+  return cached;
+}

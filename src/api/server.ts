@@ -1,0 +1,367 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { formatIssues, parseConfigText } from '../config/index.js';
+import type { Coordinator } from '../coord/coordinator.js';
+import { ClusterError, isClusterError, type ErrorCode } from '../domain/errors.js';
+import { NodeIdSchema, type GroupId, type NodeId } from '../domain/ids.js';
+import { clusterKeys } from '../domain/keys.js';
+import type { ClusterEvent, MoveIntent, StoredConfig } from '../domain/state.js';
+import { appendEvent, listEvents, parseEventRecord, type StoredEvent } from '../observability/events.js';
+import { listJournal } from '../observability/journal.js';
+import type { Clock } from '../platform/clock.js';
+import { ConfigRejectedError, httpStatusOf, parseRequest } from './errors.js';
+import { findGroup, findNode, groupView, nodeViews, observeCluster, readStoredConfig, statusOf } from './observe.js';
+import { openApiDocument } from './openapi.js';
+import {
+  CleanupRequestSchema,
+  ConfigSourceRequestSchema,
+  EventsQuerySchema,
+  FailoverRequestSchema,
+  GroupParamsSchema,
+  MaintenanceRequestSchema,
+  NodeParamsSchema,
+  SwitchoverRequestSchema,
+  WhyQuerySchema,
+  type CleanupResponse,
+  type ConfigApplyResponse,
+  type ConfigResponse,
+  type ConfigValidateResponse,
+  type ErrorBody,
+  type EventItem,
+  type EventsResponse,
+  type GroupView,
+  type MaintenanceResponse,
+  type MoveAccepted,
+  type NodeStandbyResponse,
+  type StatusResponse,
+  type WhyResponse,
+} from './schemas.js';
+
+export interface ApiDeps {
+  readonly coord: Coordinator;
+  /** The cluster this agent belongs to; the API serves only its keys. */
+  readonly cluster: string;
+  /** The node serving the API. */
+  readonly self: NodeId;
+  readonly clock: Clock;
+  /** false (default): no request log; an object: fastify logger options or a pino-compatible logger. */
+  readonly logger?: false | object;
+  /** SSE keep-alive comment interval; default 15 s. */
+  readonly sseKeepAliveMs?: number;
+}
+
+/** Default number of events returned when no limit is given. */
+const DEFAULT_EVENT_LIMIT = 100;
+const DEFAULT_WHY_LIMIT = 50;
+
+function isLoggerInstance(l: object): l is FastifyBaseLogger {
+  return ['info', 'warn', 'error', 'child'].every((m) => typeof (l as Record<string, unknown>)[m] === 'function');
+}
+
+function toEventItem(e: StoredEvent): EventItem {
+  return { ...e.event, revision: e.revision };
+}
+
+/**
+ * The management REST API. Stateless: every answer is read from the coordinator, and every
+ * operator action is an intent written to it, so any node's API can serve any request.
+ * Does not listen; the caller runs `.listen({ host, port })`.
+ */
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const { coord, cluster, self, clock } = deps;
+  const keys = clusterKeys(cluster);
+  const logger = deps.logger ?? false;
+  const app: FastifyInstance =
+    logger !== false && isLoggerInstance(logger) ? Fastify({ loggerInstance: logger }) : Fastify({ logger });
+  const by = `api@${self}`;
+
+  /** Events are a record of what happened; failing to write one must not fail the action itself. */
+  async function emit(ev: Omit<ClusterEvent, 'at' | 'epoch' | 'resource'> & Partial<Pick<ClusterEvent, 'epoch' | 'resource'>>): Promise<void> {
+    try {
+      await appendEvent(coord, cluster, { at: clock.wallNow(), epoch: null, resource: null, ...ev });
+    } catch (e) {
+      app.log.warn({ err: e, kind: ev.kind }, 'could not append event');
+    }
+  }
+
+  app.setErrorHandler((err: FastifyError | ClusterError | Error, req: FastifyRequest, reply: FastifyReply) => {
+    let status: number;
+    let body: ErrorBody;
+    if (isClusterError(err)) {
+      status = httpStatusOf(err.code);
+      body = { code: err.code, message: err.message };
+      if (err.details.length > 0) body.details = [...err.details];
+      if (err instanceof ConfigRejectedError) body.issues = err.issues;
+    } else if ('statusCode' in err && typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      // fastify's own request errors: malformed JSON, unsupported media type, body too large.
+      status = err.statusCode;
+      body = { code: 'HA_BAD_REQUEST', message: err.message };
+    } else {
+      status = 500;
+      body = { code: 'HA_INTERNAL', message: 'internal error; see the agent log' };
+    }
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    void reply.status(status).send(body);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const body: ErrorBody = { code: 'HA_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0] ?? ''}; see /openapi.json` };
+    void reply.status(404).send(body);
+  });
+
+  // ------------------------------------------------------------------ reads
+
+  app.get('/v1/status', async (): Promise<StatusResponse> => {
+    const view = await observeCluster(coord, cluster);
+    return statusOf(view, cluster, self, clock.wallNow());
+  });
+
+  app.get('/v1/groups/:group', async (req): Promise<GroupView> => {
+    const { group } = parseRequest(GroupParamsSchema, req.params, 'params');
+    const view = await observeCluster(coord, cluster);
+    const g = findGroup(view.config, group);
+    if (!view.config) throw new ClusterError('HA_NOT_FOUND', `unknown group "${group}"`);
+    return groupView(view, view.config.config, g, clock.wallNow());
+  });
+
+  app.get('/v1/nodes', async () => nodeViews(await observeCluster(coord, cluster)));
+
+  app.get('/v1/groups/:group/why', async (req): Promise<WhyResponse> => {
+    const { group } = parseRequest(GroupParamsSchema, req.params, 'params');
+    const q = parseRequest(WhyQuerySchema, req.query, 'query');
+    findGroup((await readStoredConfig(coord, cluster))?.stored, group);
+    const entries = await listJournal(coord, cluster, group, { limit: q.limit ?? DEFAULT_WHY_LIMIT });
+    return { group, entries: [...entries] };
+  });
+
+  app.get('/v1/events', async (req): Promise<EventsResponse> => {
+    const q = parseRequest(EventsQuerySchema, req.query, 'query');
+    const list = await listEvents(coord, cluster, {
+      limit: q.limit ?? DEFAULT_EVENT_LIMIT,
+      ...(q.after === undefined ? {} : { afterRevision: q.after }),
+    });
+    return { events: list.events.map(toEventItem), revision: list.revision };
+  });
+
+  app.get('/v1/events/stream', async (req, reply) => {
+    const q = parseRequest(EventsQuerySchema, req.query, 'query');
+    const lastId = req.headers['last-event-id'];
+    const after = q.after ?? (typeof lastId === 'string' && /^\d+$/.test(lastId) ? Number(lastId) : undefined);
+    // Read the tail before taking over the response, so a store failure is still a JSON error.
+    const tail = await listEvents(coord, cluster, {
+      limit: q.limit ?? DEFAULT_EVENT_LIMIT,
+      ...(after === undefined ? {} : { afterRevision: after }),
+    });
+    reply.hijack();
+    const res = reply.raw;
+    const ac = new AbortController();
+    res.on('close', () => ac.abort());
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    const send = (e: StoredEvent): void => {
+      res.write(`id: ${e.revision}\nevent: event\ndata: ${JSON.stringify(toEventItem(e))}\n\n`);
+    };
+    for (const e of tail.events) send(e);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), deps.sseKeepAliveMs ?? 15_000);
+    keepAlive.unref();
+    try {
+      for await (const batch of coord.watch(keys.eventsPrefix, tail.revision, { signal: ac.signal })) {
+        for (const w of batch) {
+          if (w.kind !== 'put') continue;
+          const e = parseEventRecord(w.kv);
+          if (e) send(e);
+        }
+      }
+    } catch (e) {
+      if (!ac.signal.aborted) {
+        const code: ErrorCode = isClusterError(e) ? e.code : 'HA_INTERNAL';
+        const message = isClusterError(e) ? e.message : 'event stream failed';
+        res.write(`event: error\ndata: ${JSON.stringify({ code, message })}\n\n`);
+        req.log.warn({ err: e }, 'event stream ended');
+      }
+    } finally {
+      clearInterval(keepAlive);
+      res.end();
+    }
+  });
+
+  app.get('/v1/config', async (): Promise<ConfigResponse> => {
+    const cur = await readStoredConfig(coord, cluster);
+    if (!cur) throw new ClusterError('HA_NOT_FOUND', 'no configuration has been applied to this cluster yet; run "halo config apply <file>"');
+    return { version: cur.stored.version, appliedAt: cur.stored.appliedAt, source: cur.stored.source };
+  });
+
+  app.get('/openapi.json', async () => openApiDocument());
+
+  // ------------------------------------------------------------------ intents
+
+  async function requestMove(kind: MoveIntent['kind'], group: GroupId, to: NodeId | undefined): Promise<MoveAccepted> {
+    const view = await observeCluster(coord, cluster);
+    const g = findGroup(view.config, group);
+    const target = to === undefined ? undefined : findNode(view.config, to, 'to');
+    const a = view.assignments.get(group);
+    const pending = view.moves.get(group);
+    if (pending) {
+      throw new ClusterError('HA_CONFLICT', `a ${pending.kind} of group "${group}" is already pending (id ${pending.id}); wait for it to finish`);
+    }
+    if (a?.transition) {
+      throw new ClusterError(
+        'HA_CONFLICT',
+        `group "${group}" is already moving (${a.transition.kind} from ${a.transition.from}${a.transition.to ? ` to ${a.transition.to}` : ''}); wait for it to finish`,
+      );
+    }
+    if (!a || a.active === null) {
+      throw new ClusterError('HA_CONFLICT', `group "${group}" has no active instance to move yet; check "halo status"`);
+    }
+    const from = a.active;
+    if (target !== undefined) {
+      if (target === from) throw new ClusterError('HA_BAD_REQUEST', `to: group "${group}" is already active on ${target}`);
+      const candidates = g.preferredNodes ?? view.config?.config.nodes.map((n) => n.name) ?? [];
+      if (!candidates.includes(target)) {
+        throw new ClusterError('HA_BAD_REQUEST', `to: node ${target} may not run group "${group}" (its preferredNodes are ${candidates.join(', ')})`);
+      }
+      if (!view.sessions.has(target)) throw new ClusterError('HA_BAD_REQUEST', `to: node ${target} is offline`);
+      if (view.standby.has(target)) throw new ClusterError('HA_BAD_REQUEST', `to: node ${target} is in standby; run "halo node online ${target}" first`);
+    }
+    const intent: MoveIntent = { id: randomUUID(), kind, to: target ?? null, at: clock.wallNow(), by };
+    const r = await coord.txn([{ key: keys.move(group), modRevision: 'absent' }], [{ kind: 'put', key: keys.move(group), value: JSON.stringify(intent) }]);
+    if (!r.ok) throw new ClusterError('HA_CONFLICT', `another move of group "${group}" was requested at the same time; check "halo status"`);
+    return { id: intent.id, kind, group, from, to: intent.to, epoch: a.epoch };
+  }
+
+  app.post('/v1/groups/:group/switchover', async (req, reply): Promise<MoveAccepted> => {
+    const { group } = parseRequest(GroupParamsSchema, req.params, 'params');
+    const body = parseRequest(SwitchoverRequestSchema, req.body ?? {}, 'body');
+    const res = await requestMove('switchover', group, body.to);
+    void reply.status(202);
+    return res;
+  });
+
+  app.post('/v1/groups/:group/failover', async (req, reply): Promise<MoveAccepted> => {
+    const { group } = parseRequest(GroupParamsSchema, req.params, 'params');
+    parseRequest(FailoverRequestSchema, req.body ?? {}, 'body');
+    const res = await requestMove('failover', group, undefined);
+    void reply.status(202);
+    return res;
+  });
+
+  app.post('/v1/maintenance', async (req): Promise<MaintenanceResponse> => {
+    const body = parseRequest(MaintenanceRequestSchema, req.body ?? {}, 'body');
+    const config = (await readStoredConfig(coord, cluster))?.stored;
+    let key: string;
+    let res: MaintenanceResponse;
+    let node: NodeId | null = null;
+    let group: GroupId | null = null;
+    if (body.group !== undefined) {
+      group = findGroup(config, body.group).name;
+      key = keys.maintenanceGroup(group);
+      res = { on: body.on, scope: 'group', target: group };
+    } else if (body.node !== undefined) {
+      node = findNode(config, body.node);
+      key = keys.maintenanceNode(node);
+      res = { on: body.on, scope: 'node', target: node };
+    } else {
+      key = keys.maintenanceCluster;
+      res = { on: body.on, scope: 'cluster', target: null };
+    }
+    if (body.on) await coord.put(key, JSON.stringify({ at: clock.wallNow(), by }));
+    else await coord.delete(key);
+    const what = res.scope === 'cluster' ? 'the cluster' : `${res.scope} ${res.target ?? ''}`;
+    await emit({ kind: 'maintenance', node, group, message: `maintenance ${body.on ? 'on' : 'off'} for ${what} (${by})` });
+    return res;
+  });
+
+  async function setStandby(req: FastifyRequest, on: boolean): Promise<NodeStandbyResponse> {
+    const { node: raw } = parseRequest(NodeParamsSchema, req.params, 'params');
+    const node = findNode((await readStoredConfig(coord, cluster))?.stored, raw);
+    if (on) await coord.put(keys.standby(node), JSON.stringify({ at: clock.wallNow(), by }));
+    else await coord.delete(keys.standby(node));
+    await emit({
+      kind: 'node-standby',
+      node,
+      group: null,
+      message: on ? `node ${node} put in standby: its groups move away (${by})` : `node ${node} back online: it may run groups again (${by})`,
+    });
+    return { node, standby: on };
+  }
+  app.post('/v1/nodes/:node/standby', async (req) => setStandby(req, true));
+  app.post('/v1/nodes/:node/online', async (req) => setStandby(req, false));
+
+  app.post('/v1/groups/:group/cleanup', async (req): Promise<CleanupResponse> => {
+    const { group: raw } = parseRequest(GroupParamsSchema, req.params, 'params');
+    const body = parseRequest(CleanupRequestSchema, req.body ?? {}, 'body');
+    const config = (await readStoredConfig(coord, cluster))?.stored;
+    const group = findGroup(config, raw).name;
+    const node = body.node === undefined ? undefined : findNode(config, body.node, 'node');
+    const prefix = `${keys.failuresPrefix}${group}/`;
+    const { items } = await coord.list(prefix);
+    const removed: NodeId[] = [];
+    for (const kv of items) {
+      const n = kv.key.slice(prefix.length);
+      if (node !== undefined && n !== node) continue;
+      await coord.delete(kv.key);
+      const id = NodeIdSchema.safeParse(n);
+      if (id.success) removed.push(id.data);
+    }
+    await emit({
+      kind: 'cleanup',
+      node: node ?? null,
+      group,
+      message: removed.length
+        ? `failure records of group ${group} cleared on ${removed.join(', ')} (${by})`
+        : `cleanup of group ${group}${node ? ` on ${node}` : ''}: no failure records (${by})`,
+    });
+    return { group, removed };
+  });
+
+  // ------------------------------------------------------------------ configuration
+
+  app.post('/v1/config/validate', async (req): Promise<ConfigValidateResponse> => {
+    const body = parseRequest(ConfigSourceRequestSchema, req.body, 'body');
+    const r = parseConfigText(body.source, body.file ?? 'halo.yaml');
+    return r.ok ? { ok: true, issues: [] } : { ok: false, issues: r.issues };
+  });
+
+  app.post('/v1/config', async (req): Promise<ConfigApplyResponse> => {
+    const body = parseRequest(ConfigSourceRequestSchema, req.body, 'body');
+    const file = body.file ?? 'halo.yaml';
+    const r = parseConfigText(body.source, file);
+    if (!r.ok) {
+      throw new ConfigRejectedError(
+        `${file}: ${r.issues.length} problem${r.issues.length === 1 ? '' : 's'}; nothing was applied`,
+        formatIssues(r.issues).split('\n').filter((l) => l.length > 0),
+        r.issues,
+      );
+    }
+    const cfg = r.config;
+    if (cfg.cluster !== cluster) {
+      throw new ClusterError(
+        'HA_CONFIG_INVALID',
+        `cluster: cannot rename a running cluster from "${cluster}" to "${cfg.cluster}" (every key in the coordinator is under the cluster name); nothing was applied`,
+      );
+    }
+    const cur = await readStoredConfig(coord, cluster);
+    if (cur && JSON.stringify(cur.stored.config.coordinator) !== JSON.stringify(cfg.coordinator)) {
+      throw new ClusterError(
+        'HA_CONFIG_INVALID',
+        `coordinator: cannot change the coordinator of a running cluster (running ${JSON.stringify(cur.stored.config.coordinator)}, file says ${JSON.stringify(cfg.coordinator)}); agents would split between two stores. Stop the agents, change the file and start them again; nothing was applied`,
+      );
+    }
+    const stored: StoredConfig = { version: (cur?.stored.version ?? 0) + 1, appliedAt: clock.wallNow(), source: r.source, config: cfg };
+    const t = await coord.txn(
+      [{ key: keys.config, modRevision: cur ? cur.modRevision : 'absent' }],
+      [{ kind: 'put', key: keys.config, value: JSON.stringify(stored) }],
+    );
+    if (!t.ok) {
+      throw new ClusterError('HA_CONFLICT', 'the configuration was changed by someone else while this one was being applied; nothing was applied, check "halo config get" and retry');
+    }
+    await emit({ kind: 'config-applied', node: null, group: null, message: `configuration version ${stored.version} applied (${file}, ${by})` });
+    return { version: stored.version, appliedAt: stored.appliedAt, cluster };
+  });
+
+  return app;
+}
