@@ -1,0 +1,133 @@
+import type { z } from 'zod';
+import type { GroupId, NodeId, Revision } from '../domain/ids.js';
+import { GroupIdSchema, NodeIdSchema } from '../domain/ids.js';
+import { clusterKeys } from '../domain/keys.js';
+import {
+  AssignmentSchema,
+  ControllerRecordSchema,
+  FailureRecordSchema,
+  GroupStatusSchema,
+  MoveIntentSchema,
+  NodeSessionSchema,
+  StoredConfigSchema,
+  type Assignment,
+  type ControllerRecord,
+  type FailureRecord,
+  type GroupStatus,
+  type MoveIntent,
+  type NodeSession,
+  type StoredConfig,
+} from '../domain/state.js';
+import type { KeyValue } from './coordinator.js';
+
+export interface Versioned<T> {
+  readonly value: T;
+  readonly revision: Revision;
+}
+
+/** One consistent, parsed reading of a cluster's state (everything but events and the journal). */
+export interface ClusterSnapshot {
+  readonly revision: number;
+  readonly config: Versioned<StoredConfig> | undefined;
+  readonly controller: ControllerRecord | undefined;
+  readonly sessions: ReadonlyMap<NodeId, Versioned<NodeSession>>;
+  readonly assignments: ReadonlyMap<GroupId, Versioned<Assignment>>;
+  readonly status: ReadonlyMap<NodeId, ReadonlyMap<GroupId, Versioned<GroupStatus>>>;
+  readonly failures: readonly Versioned<FailureRecord>[];
+  readonly maintenance: { readonly cluster: boolean; readonly groups: ReadonlySet<GroupId>; readonly nodes: ReadonlySet<NodeId> };
+  readonly standbyNodes: ReadonlySet<NodeId>;
+  readonly moves: ReadonlyMap<GroupId, Versioned<MoveIntent>>;
+  /** Records that did not parse: reported, never acted on. */
+  readonly invalid: readonly string[];
+}
+
+/** Keys a snapshot does not need (kept out of watch-maintained views). */
+export function isLogKey(cluster: string, key: string): boolean {
+  const k = clusterKeys(cluster);
+  return key.startsWith(k.eventsPrefix) || key.startsWith(k.journalPrefix);
+}
+
+export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyValue>, revision: number): ClusterSnapshot {
+  const k = clusterKeys(cluster);
+  const invalid: string[] = [];
+  const read = <S extends z.ZodType>(kv: KeyValue, schema: S): Versioned<z.infer<S>> | undefined => {
+    let json: unknown;
+    try {
+      json = JSON.parse(kv.value);
+    } catch {
+      invalid.push(`${kv.key}: not JSON`);
+      return undefined;
+    }
+    const r = schema.safeParse(json);
+    if (!r.success) {
+      invalid.push(`${kv.key}: ${r.error.issues[0]?.message ?? 'invalid'}`);
+      return undefined;
+    }
+    return { value: r.data, revision: kv.modRevision };
+  };
+  const name = <S extends z.ZodType>(s: string, schema: S): z.infer<S> | undefined => {
+    const r = schema.safeParse(s);
+    return r.success ? r.data : undefined;
+  };
+
+  let config: Versioned<StoredConfig> | undefined;
+  let controller: ControllerRecord | undefined;
+  const sessions = new Map<NodeId, Versioned<NodeSession>>();
+  const assignments = new Map<GroupId, Versioned<Assignment>>();
+  const status = new Map<NodeId, Map<GroupId, Versioned<GroupStatus>>>();
+  const failures: Versioned<FailureRecord>[] = [];
+  let maintCluster = false;
+  const maintGroups = new Set<GroupId>();
+  const maintNodes = new Set<NodeId>();
+  const standbyNodes = new Set<NodeId>();
+  const moves = new Map<GroupId, Versioned<MoveIntent>>();
+
+  for (const [key, kv] of entries) {
+    if (key === k.config) config = read(kv, StoredConfigSchema);
+    else if (key === k.controller) controller = read(kv, ControllerRecordSchema)?.value;
+    else if (key.startsWith(k.nodesPrefix)) {
+      const v = read(kv, NodeSessionSchema);
+      if (v) sessions.set(v.value.node, v);
+    } else if (key.startsWith(k.assignPrefix)) {
+      const v = read(kv, AssignmentSchema);
+      if (v) assignments.set(v.value.group, v);
+    } else if (key.startsWith(k.statusPrefix)) {
+      const v = read(kv, GroupStatusSchema);
+      if (v) {
+        const m = status.get(v.value.node) ?? new Map<GroupId, Versioned<GroupStatus>>();
+        m.set(v.value.group, v);
+        status.set(v.value.node, m);
+      }
+    } else if (key.startsWith(k.failuresPrefix)) {
+      const v = read(kv, FailureRecordSchema);
+      if (v) failures.push(v);
+    } else if (key === k.maintenanceCluster) maintCluster = true;
+    else if (key.startsWith(`${k.intentsPrefix}maintenance/group/`)) {
+      const g = name(key.slice(`${k.intentsPrefix}maintenance/group/`.length), GroupIdSchema);
+      if (g) maintGroups.add(g);
+    } else if (key.startsWith(`${k.intentsPrefix}maintenance/node/`)) {
+      const n = name(key.slice(`${k.intentsPrefix}maintenance/node/`.length), NodeIdSchema);
+      if (n) maintNodes.add(n);
+    } else if (key.startsWith(`${k.intentsPrefix}standby/`)) {
+      const n = name(key.slice(`${k.intentsPrefix}standby/`.length), NodeIdSchema);
+      if (n) standbyNodes.add(n);
+    } else if (key.startsWith(`${k.intentsPrefix}move/`)) {
+      const v = read(kv, MoveIntentSchema);
+      const g = name(key.slice(`${k.intentsPrefix}move/`.length), GroupIdSchema);
+      if (v && g) moves.set(g, v);
+    }
+  }
+  return {
+    revision,
+    config,
+    controller,
+    sessions,
+    assignments,
+    status,
+    failures,
+    maintenance: { cluster: maintCluster, groups: maintGroups, nodes: maintNodes },
+    standbyNodes,
+    moves,
+    invalid,
+  };
+}
