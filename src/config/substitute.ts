@@ -1,6 +1,7 @@
 /**
- * The only placeholders halo expands, and only in process resource `env` values and monitor
- * `url`/`host`/`command`/`args`/`path` fields, by the agent of the node that runs them:
+ * The only placeholders halo expands, and only in a process resource's `command`, `args` and
+ * `env` values and in monitor `url`/`host`/`command`/`args`/`path` fields, by the agent of the
+ * node that runs them:
  *
  * - `${HALO_NODE_ADDRESS}`: the node's configured `address`
  * - `${HALO_NODE}`: the node's name

@@ -25,14 +25,14 @@ export function timingBounds(cfg: HaloConfig): TimingBounds {
 }
 
 /**
- * Worst-case time from "the application hangs" to "the monitor declares it failed". The hang can
- * start just after a passing check; the next `failureThreshold` checks fail, the last of them
- * only when its timeout runs out. Assumes checks start every `intervalMs` and do not overlap;
- * when a check can outlast the interval, the next one starts after it ends.
+ * Worst-case time from "the application hangs" to "the monitor declares it failed". The agent
+ * waits `intervalMs` after a check finishes before starting the next one, and a check against a
+ * hung application only fails when its `timeoutMs` runs out. The hang can start just after a
+ * quick passing check; then `failureThreshold` checks must fail in a row, each taking
+ * `intervalMs + timeoutMs`.
  */
 export function hangDetectionMs(m: MonitorConfig): number {
-  const period = Math.max(m.intervalMs, m.timeoutMs);
-  return m.failureThreshold * period + m.timeoutMs;
+  return m.failureThreshold * (m.intervalMs + m.timeoutMs);
 }
 
 function monitorLabel(m: MonitorConfig): string {
@@ -52,14 +52,11 @@ function monitorLabel(m: MonitorConfig): string {
 
 function monitorLine(g: GroupConfig, r: ResourceConfig, m: MonitorConfig, i: number): string {
   const worst = hangDetectionMs(m);
-  const overlap =
-    m.timeoutMs > m.intervalMs
-      ? ` timeoutMs exceeds intervalMs, so checks are spaced by the timeout (${m.failureThreshold} x ${m.timeoutMs} + ${m.timeoutMs}).`
-      : ` (${m.failureThreshold} x intervalMs ${m.intervalMs} + timeoutMs ${m.timeoutMs}).`;
+  const n = m.failureThreshold;
   return (
-    `group ${g.name} / resource ${r.name} / monitor ${i} (${monitorLabel(m)}): a hung application is declared failed at most ${worst} ms after it stops answering:` +
-    ` it can hang just after a passing check, then ${m.failureThreshold} consecutive check${m.failureThreshold === 1 ? '' : 's'} must fail, the last one only when its timeout runs out` +
-    overlap
+    `group ${g.name} / resource ${r.name} / monitor ${i} (${monitorLabel(m)}): a hung application is declared failed at most ${worst} ms after it stops answering` +
+    ` (failureThreshold ${n} x (intervalMs ${m.intervalMs} + timeoutMs ${m.timeoutMs})): it can hang just after a passing check, the next check starts` +
+    ` intervalMs after the previous one finished, and each of the ${n} failing check${n === 1 ? '' : 's'} needed only fails when its timeout runs out.`
   );
 }
 

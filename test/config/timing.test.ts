@@ -49,18 +49,18 @@ describe('timingBounds', () => {
 });
 
 describe('hangDetectionMs', () => {
-  test('failureThreshold x interval + timeout when a check fits in its interval', () => {
+  test('failureThreshold x (interval + timeout): the next check starts an interval after the previous one ended', () => {
     const cfg = parse(base('', '{ kind: tcp, port: 80, intervalMs: 500, timeoutMs: 400, failureThreshold: 2 }'));
     const m = cfg.groups[0]?.resources[0]?.monitors[0];
     assert.ok(m);
-    assert.equal(hangDetectionMs(m), 1400);
+    assert.equal(hangDetectionMs(m), 1800);
   });
 
-  test('checks longer than the interval are spaced by the timeout', () => {
-    const cfg = parse(base('', '{ kind: tcp, port: 80, intervalMs: 100, timeoutMs: 300, failureThreshold: 3 }'));
+  test('a single failing check suffices with failureThreshold 1', () => {
+    const cfg = parse(base('', '{ kind: tcp, port: 80, intervalMs: 200, timeoutMs: 300, failureThreshold: 1 }'));
     const m = cfg.groups[0]?.resources[0]?.monitors[0];
     assert.ok(m);
-    assert.equal(hangDetectionMs(m), 1200);
+    assert.equal(hangDetectionMs(m), 500);
   });
 });
 
@@ -75,7 +75,7 @@ describe('explainTiming', () => {
     assert.match(lines[1] ?? '', /maxLoopLagMs \(200 ms\)/);
     assert.match(lines[2] ?? '', /^lease renewal: every 150 ms, so up to 3 consecutive renewals can fail/);
     assert.match(lines[3] ?? '', /^group web: .* within 11250 ms \(1250 ms to reassign \+ up to 10000 ms to start its 1 resource/);
-    assert.match(lines[4] ?? '', /^group web \/ resource app \/ monitor 0 \(http http:\/\/\$\{HALO_NODE_ADDRESS\}:8080\/health\): .* at most 1400 ms .*\(2 x intervalMs 500 \+ timeoutMs 400\)/);
+    assert.match(lines[4] ?? '', /^group web \/ resource app \/ monitor 0 \(http http:\/\/\$\{HALO_NODE_ADDRESS\}:8080\/health\): .* at most 1800 ms .*\(failureThreshold 2 x \(intervalMs 500 \+ timeoutMs 400\)\)/);
     assert.match(lines[5] ?? '', /^group web: a failed resource is restarted in place up to 3 times within 60000 ms .* ineligible for it for 600000 ms/);
   });
 
