@@ -1,0 +1,19 @@
+export type {
+  Compare,
+  Coordinator,
+  KeyValue,
+  LeaseRenewal,
+  Opts,
+  TxnOp,
+  TxnResult,
+  WatchEvent,
+} from './coordinator.js';
+export { MemoryCoordinator } from './memory/index.js';
+export type { MemoryCoordinatorOptions } from './memory/index.js';
+export { EmbeddedCoordinator, runCoordinator, startCoordinatorServer } from './embedded/index.js';
+export type {
+  CoordinatorServer,
+  CoordinatorServerOptions,
+  EmbeddedCoordinatorOptions,
+  RunCoordinatorOptions,
+} from './embedded/index.js';
