@@ -1,5 +1,5 @@
 export { parseConfigText, loadConfigFile, formatIssues, formatPath, configInvalidError, configJsonSchema } from './load.js';
-export { explainTiming, timingBounds, hangDetectionMs } from './timing.js';
+export { explainTiming, timingBounds, hangDetectionMs, RENEW_TIMEOUT_INTERVALS } from './timing.js';
 export { substituteNodeVars, NODE_VAR_NAMES } from './substitute.js';
 export type { ConfigIssue, ParseResult } from './load.js';
 export type { TimingBounds } from './timing.js';

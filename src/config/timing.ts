@@ -7,20 +7,30 @@ export type TimingBounds = {
   readonly nodeLossDetectMs: number;
   /** Last successful renewal sent -> the agent must have stopped its active resources. */
   readonly selfFenceAfterMs: number;
-  /** Renewal attempts that may fail in a row without the agent fencing itself. */
+  /** Renewals that may fail outright (e.g. connection refused) in a row without the agent fencing itself. */
   readonly tolerableLostRenewals: number;
+  /** Renewals that may hang until abandoned (after 2 x renewIntervalMs) in a row without fencing. */
+  readonly tolerableHungRenewals: number;
 };
+
+/** The agent abandons a renewal request after this many renewal intervals. */
+export const RENEW_TIMEOUT_INTERVALS = 2;
 
 export function timingBounds(cfg: HaloConfig): TimingBounds {
   const t = cfg.timing;
   const fence = t.leaseTtlMs - t.safetyMarginMs;
-  // Renewal attempts after the last success happen at k * renewIntervalMs; those strictly before
-  // the fence deadline can still save the lease, and the last of them must succeed.
-  const attemptsBeforeDeadline = Math.max(0, Math.ceil(fence / t.renewIntervalMs) - 1);
+  const r = t.renewIntervalMs;
+  // The agent sleeps renewIntervalMs after each renewal attempt ends. Attempts sent strictly
+  // before the fence deadline can still save the lease, so all but the last of them may fail.
+  // Failing fast, attempt k goes out at k * r. Hanging until abandoned, each attempt takes
+  // RENEW_TIMEOUT_INTERVALS * r more, so attempt k goes out at r + (k - 1) * (1 + RENEW_TIMEOUT_INTERVALS) * r.
+  const fastAttempts = Math.max(0, Math.ceil(fence / r) - 1);
+  const hungAttempts = fence > r ? Math.ceil((fence - r) / ((1 + RENEW_TIMEOUT_INTERVALS) * r)) : 0;
   return {
     nodeLossDetectMs: t.leaseTtlMs + t.reconcileIntervalMs,
     selfFenceAfterMs: fence,
-    tolerableLostRenewals: Math.max(0, attemptsBeforeDeadline - 1),
+    tolerableLostRenewals: Math.max(0, fastAttempts - 1),
+    tolerableHungRenewals: Math.max(0, hungAttempts - 1),
   };
 }
 
@@ -89,9 +99,11 @@ export function explainTiming(cfg: HaloConfig): string[] {
       ` from when it received that renewal, which is later, so the node has stopped before anyone else may take over.` +
       ` The ${t.safetyMarginMs} ms margin absorbs event-loop stalls up to maxLoopLagMs (${t.maxLoopLagMs} ms) and clock-rate differences.`,
   );
+  const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
   lines.push(
-    `lease renewal: every ${t.renewIntervalMs} ms, so up to ${b.tolerableLostRenewals} consecutive renewal${b.tolerableLostRenewals === 1 ? '' : 's'} can fail` +
-      ` without fencing a healthy node (renewal attempts before the ${b.selfFenceAfterMs} ms deadline: ${b.tolerableLostRenewals + 1}; the last one must succeed and return in time).`,
+    `lease renewal: every ${t.renewIntervalMs} ms (the agent waits that long after each attempt ends); before the ${b.selfFenceAfterMs} ms deadline,` +
+      ` ${plural(b.tolerableLostRenewals, 'renewal')} failing outright, or ${plural(b.tolerableHungRenewals, 'renewal')} hanging until abandoned` +
+      ` after ${RENEW_TIMEOUT_INTERVALS * t.renewIntervalMs} ms, can be lost in a row without fencing a healthy node; the next one must succeed in time.`,
   );
   for (const g of cfg.groups) {
     const startBudget = g.resources.reduce((sum, r) => sum + r.startTimeoutMs, 0);

@@ -30,21 +30,28 @@ const base = (timing: string, monitor = ''): string =>
   ].join('\n');
 
 describe('timingBounds', () => {
-  test('demo timing: 1250 ms to reassign, fence 700 ms after last renewal, 3 renewals may be lost', async () => {
+  test('demo timing: 1250 ms to reassign, fence 700 ms after last renewal', async () => {
     const r = await loadConfigFile(join(EXAMPLES, 'demo.yaml'));
     assert.ok(r.ok);
-    assert.deepEqual(timingBounds(r.config), { nodeLossDetectMs: 1250, selfFenceAfterMs: 700, tolerableLostRenewals: 3 });
+    // fast failures: attempts at 150, 300, 450, 600; hanging ones (abandoned after 300 ms): at 150, 600
+    assert.deepEqual(timingBounds(r.config), { nodeLossDetectMs: 1250, selfFenceAfterMs: 700, tolerableLostRenewals: 3, tolerableHungRenewals: 1 });
   });
 
   test('defaults: ttl 2000, renew 300, margin 500, reconcile 250', () => {
-    // fence deadline 1500: attempts at 300, 600, 900, 1200 -> the first three may fail
-    assert.deepEqual(timingBounds(parse(base(''))), { nodeLossDetectMs: 2250, selfFenceAfterMs: 1500, tolerableLostRenewals: 3 });
+    // deadline 1500: fast attempts at 300, 600, 900, 1200; hanging ones at 300, 1200
+    assert.deepEqual(timingBounds(parse(base(''))), { nodeLossDetectMs: 2250, selfFenceAfterMs: 1500, tolerableLostRenewals: 3, tolerableHungRenewals: 1 });
   });
 
   test('renewal exactly dividing the deadline leaves no attempt at the deadline itself', () => {
-    // deadline 1000, renew 250: attempts at 250, 500, 750 (1000 is too late)
+    // deadline 1000, renew 250: fast attempts at 250, 500, 750 (1000 is too late); hanging: 250 only (the next would go at 1000)
     const cfg = parse(base('leaseTtlMs: 1500, renewIntervalMs: 250, safetyMarginMs: 500, reconcileIntervalMs: 100'));
-    assert.deepEqual(timingBounds(cfg), { nodeLossDetectMs: 1600, selfFenceAfterMs: 1000, tolerableLostRenewals: 2 });
+    assert.deepEqual(timingBounds(cfg), { nodeLossDetectMs: 1600, selfFenceAfterMs: 1000, tolerableLostRenewals: 2, tolerableHungRenewals: 0 });
+  });
+
+  test('at the smallest ratio the schema allows, one hung renewal fences the node', () => {
+    // deadline 600 = 2 x 300: fast attempts at 300 only; a hung one at 300 is abandoned at 900
+    const cfg = parse(base('leaseTtlMs: 1100, renewIntervalMs: 300, safetyMarginMs: 500'));
+    assert.deepEqual(timingBounds(cfg), { nodeLossDetectMs: 1350, selfFenceAfterMs: 600, tolerableLostRenewals: 0, tolerableHungRenewals: 0 });
   });
 });
 
@@ -73,7 +80,7 @@ describe('explainTiming', () => {
     assert.match(lines[0] ?? '', /^node loss: .* at most 1250 ms after the failure \(leaseTtlMs 1000 \+ reconcileIntervalMs 250\)/);
     assert.match(lines[1] ?? '', /^self-fence: .* at most 700 ms after it sent its last successful renewal \(leaseTtlMs 1000 - safetyMarginMs 300\)/);
     assert.match(lines[1] ?? '', /maxLoopLagMs \(200 ms\)/);
-    assert.match(lines[2] ?? '', /^lease renewal: every 150 ms, so up to 3 consecutive renewals can fail/);
+    assert.match(lines[2] ?? '', /^lease renewal: every 150 ms .* 3 renewals failing outright, or 1 renewal hanging until abandoned after 300 ms, can be lost in a row/);
     assert.match(lines[3] ?? '', /^group web: .* within 11250 ms \(1250 ms to reassign \+ up to 10000 ms to start its 1 resource/);
     assert.match(lines[4] ?? '', /^group web \/ resource app \/ monitor 0 \(http http:\/\/\$\{HALO_NODE_ADDRESS\}:8080\/health\): .* at most 1800 ms .*\(failureThreshold 2 x \(intervalMs 500 \+ timeoutMs 400\)\)/);
     assert.match(lines[5] ?? '', /^group web: a failed resource is restarted in place up to 3 times within 60000 ms .* ineligible for it for 600000 ms/);
