@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { groupRules, plan, type GroupDecision } from '../../src/core/plan.js';
-import { aCluster, applyDecision, decisionFor, g, n, onlyWrite, T0, writesOf } from './builders.js';
+import { aCluster, applyDecision, decisionFor, g, n, onlyWrite, T0 } from './builders.js';
 
 const names = (xs: readonly string[]) => [...xs];
 
@@ -241,6 +241,13 @@ describe('transition in progress', () => {
     assertNoActions(d, 'WAITING_FOR_RELEASE');
     assert.equal(d.rule, 'transition');
     assert.equal(d.recheckAfterMs, 250);
+  });
+
+  test('a live node that has not reported yet has not released', () => {
+    const input = moving().build();
+    const status = new Map(input.status);
+    status.delete(n('n1'));
+    assertNoActions(decisionFor(plan({ ...input, status }), 'web'), 'WAITING_FOR_RELEASE');
   });
 
   test('a stopped report for an older epoch does not count as released', () => {
