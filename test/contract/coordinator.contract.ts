@@ -203,12 +203,22 @@ export function coordinatorContract(name: string, make: () => Promise<ContractHa
           assert.equal((await coord.list(p)).revision, before);
         }));
 
-      test('an empty txn with holding compares succeeds without writing', () =>
+      test('an empty txn succeeds without writing; deleting an absent key is fine', () =>
         withCoord(async ({ coord }, p) => {
           const r = await coord.put(`${p}k`, 'v');
           const res = await coord.txn([{ key: `${p}k`, modRevision: r }], []);
           assert.equal(res.ok, true);
           assert.equal((await coord.get(`${p}k`))?.version, 1);
+          // Deleting an absent key inside a txn is not an error and leaves the others alone.
+          const del = await coord.txn([], [
+            { kind: 'delete', key: `${p}absent` },
+            { kind: 'put', key: `${p}k2`, value: 'w' },
+          ]);
+          assert.equal(del.ok, true);
+          assert.deepEqual(
+            (await coord.list(p)).items.map((kv) => kv.key),
+            [`${p}k`, `${p}k2`],
+          );
         }));
     });
 
