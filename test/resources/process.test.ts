@@ -9,7 +9,6 @@ import { makeMonitor } from '../../src/monitors/index.js';
 import { groupAlive, isAlive, monotonicNowMs, readProcStat, readStartTime } from '../../src/platform/proc.js';
 import { makeResourceAgent } from '../../src/resources/index.js';
 import { ProcessAgent } from '../../src/resources/process/agent.js';
-import { writeFenceDeadline } from '../../src/resources/process/fence.js';
 import { readExitRecord, readPidRecord } from '../../src/resources/process/files.js';
 import { eventually, FenceKeeper, freePort, nodeScript, sandbox } from './helpers.js';
 
@@ -84,6 +83,43 @@ describe('ProcessAgent', { timeout: 30_000 }, () => {
     assert.ok(took < 3_000, `took ${took} ms`);
     assert.equal(isAlive(rec.pid), false);
     assert.match(sb.stdout(), /ignoring SIGTERM/, 'SIGTERM was delivered first');
+  });
+
+  test('an aborted stop skips the grace period and kills', async (t) => {
+    const sb = sandbox(t);
+    const agent = new ProcessAgent(nodeScript(`process.on('SIGTERM', () => {}); console.log('ready'); ${KEEP_ALIVE}`, { stopTimeoutMs: 10_000 }));
+    assert.equal((await agent.start(sb.ctx)).ok, true);
+    const rec = readPidRecord(sb.ctx.stateDir);
+    assert.ok(rec !== null);
+    await eventually('handler installed', () => sb.stdout().includes('ready'), { timeoutMs: 5_000 });
+    const t0 = monotonicNowMs();
+    const res = await agent.stop(sb.ctx, AbortSignal.timeout(200));
+    const took = monotonicNowMs() - t0;
+    assert.deepEqual(res, { ok: true, detail: 'stop aborted: killed' });
+    assert.ok(took < 2_000, `took ${took} ms`);
+    assert.equal(isAlive(rec.pid), false);
+  });
+
+  test('an already aborted start starts nothing', async (t) => {
+    const sb = sandbox(t);
+    const agent = new ProcessAgent(nodeScript(KEEP_ALIVE));
+    const res = await agent.start(sb.ctx, AbortSignal.abort());
+    assert.ok(!res.ok && res.code === 'HA_OPERATION_TIMEOUT', JSON.stringify(res));
+    assert.equal((await agent.probe(sb.ctx)).kind, 'stopped');
+    assert.equal(readPidRecord(sb.ctx.stateDir), null);
+  });
+
+  test('SIGTERM to the guard stops the command gracefully and records it', async (t) => {
+    const sb = sandbox(t);
+    const agent = new ProcessAgent(nodeScript(`process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(0); }); console.log('ready'); ${KEEP_ALIVE}`));
+    assert.equal((await agent.start(sb.ctx)).ok, true);
+    const rec = readPidRecord(sb.ctx.stateDir);
+    assert.ok(rec !== null);
+    await eventually('handler installed', () => sb.stdout().includes('ready'), { timeoutMs: 5_000 });
+    const exited = agent.exited(sb.ctx, AbortSignal.timeout(5_000));
+    process.kill(rec.guardPid, 'SIGTERM');
+    assert.equal(await exited, 'stopped (code 0)');
+    assert.match(sb.stdout(), /got SIGTERM/);
   });
 
   test('a SIGSTOPped process is stopped', async (t) => {
@@ -217,14 +253,16 @@ describe('ProcessAgent', { timeout: 30_000 }, () => {
 
 describe('fencing guard', { timeout: 30_000 }, () => {
   test('kills the command once the fence deadline passes without a refresh', async (t) => {
-    const sb = sandbox(t);
+    const sb = sandbox(t, { fenceAheadMs: 300 });
     const agent = new ProcessAgent(nodeScript(KEEP_ALIVE));
-    sb.fence.stop();
-    const deadline = monotonicNowMs() + 300;
-    writeFenceDeadline(sb.ctx.fenceFile, deadline);
     assert.equal((await agent.start(sb.ctx)).ok, true);
     const rec = readPidRecord(sb.ctx.stateDir);
     assert.ok(rec !== null);
+    // The node stops refreshing: the last deadline written (at most 300 ms ahead) is final.
+    sb.fence.stop();
+    const deadline = sb.fence.lastDeadline;
+    assert.ok(deadline > monotonicNowMs(), 'the fence was still valid when refreshing stopped');
+    assert.equal(isAlive(rec.pid), true);
 
     await eventually('fenced kill', () => !isAlive(rec.pid), { timeoutMs: 3_000, intervalMs: 5 });
     const late = monotonicNowMs() - deadline;
@@ -247,6 +285,22 @@ describe('fencing guard', { timeout: 30_000 }, () => {
     await assert.rejects(agent.exited(sb.ctx, AbortSignal.timeout(1_000)), { name: 'TimeoutError' });
     assert.equal((await agent.probe(sb.ctx)).kind, 'running');
     assert.equal((await agent.stop(sb.ctx)).ok, true);
+  });
+
+  test('kills the command at once when the fence file becomes unreadable', async (t) => {
+    const sb = sandbox(t);
+    const agent = new ProcessAgent(nodeScript(KEEP_ALIVE));
+    assert.equal((await agent.start(sb.ctx)).ok, true);
+    const rec = readPidRecord(sb.ctx.stateDir);
+    assert.ok(rec !== null);
+    sb.fence.stop();
+    const validUntil = sb.fence.lastDeadline;
+    writeFileSync(sb.ctx.fenceFile, 'not a number\n');
+    await eventually('fenced kill', () => !isAlive(rec.pid), { timeoutMs: 3_000, intervalMs: 5 });
+    assert.ok(monotonicNowMs() < validUntil, 'killed before the last valid deadline');
+    const exit = await eventually('exit record', () => readExitRecord(sb.ctx.stateDir) ?? undefined, { timeoutMs: 2_000 });
+    assert.ok(exit.reason === 'fenced');
+    assert.match(exit.detail, /missing or unreadable/);
   });
 
   test('refuses to start the command when the fence file is missing', async (t) => {
@@ -299,7 +353,9 @@ describe('fencing guard', { timeout: 30_000 }, () => {
       const late = monotonicNowMs() - deadline;
       t.diagnostic(`killed ${late} ms after the deadline`);
       assert.ok(late < 300, `killed ${late} ms after the deadline`);
-      assert.equal(readExitRecord(sb.ctx.stateDir)?.reason, 'fenced');
+      // The guard kills first and writes its record afterwards.
+      const exit = await eventually('exit record', () => readExitRecord(sb.ctx.stateDir) ?? undefined, { timeoutMs: 2_000 });
+      assert.equal(exit.reason, 'fenced');
     });
   }
 });

@@ -33,8 +33,9 @@ interface OwnGuard {
  * group. All state lives in `ctx.stateDir` (pid.json, exit.json, logs), so a new ProcessAgent —
  * e.g. after the node agent restarted — re-adopts a running process through `probe` alone.
  *
- * start/stop calls on one instance are serialised. On abort, start and stop return
- * HA_OPERATION_TIMEOUT with what they know; the caller probes to find out where things ended.
+ * start/stop calls on one instance are serialised. An aborted start returns HA_OPERATION_TIMEOUT
+ * and leaves nothing running; an aborted stop skips the rest of the grace period and SIGKILLs (a
+ * stop must still end with nothing running). probe and exited reject with the abort reason.
  */
 export class ProcessAgent implements ResourceAgent {
   readonly config: ProcessResourceConfig;
@@ -128,11 +129,12 @@ export class ProcessAgent implements ResourceAgent {
   }
 
   private async doStart(ctx: ResourceContext, signal: AbortSignal | undefined): Promise<ActionResult> {
-    const current = await this.probe(ctx, signal);
+    const current = await this.probe(ctx);
     if (current.kind === 'running') return { ok: true, detail: `already running: ${current.detail}` };
+    if (signal?.aborted === true) return { ok: false, code: 'HA_OPERATION_TIMEOUT', detail: 'start aborted before it began' };
 
     // Leftovers of an earlier run (a guard still winding down, group remnants, a stale pid.json).
-    const cleanup = await this.doStop(ctx, signal);
+    const cleanup = await this.doStop(ctx, undefined);
     if (!cleanup.ok) return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `could not clear previous run: ${cleanup.detail}` };
 
     mkdirSync(ctx.stateDir, { recursive: true });
@@ -189,11 +191,11 @@ export class ProcessAgent implements ResourceAgent {
       if (guard.done) {
         return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: this.lastExit(ctx) ?? 'guard exited before starting the command' };
       }
-      if (signal?.aborted === true || this.clock.now() >= deadline) {
+      if (isAborted(signal) || this.clock.now() >= deadline) {
         // Do not leave a half-started guard behind: it may still spawn the command later.
         killPidQuietly(guardPid);
         await this.doStop(ctx, undefined);
-        const why = signal?.aborted === true ? 'aborted' : `no pid after ${this.config.startTimeoutMs} ms`;
+        const why = isAborted(signal) ? 'aborted' : `no pid after ${this.config.startTimeoutMs} ms`;
         return { ok: false, code: 'HA_OPERATION_TIMEOUT', detail: `start ${why}` };
       }
       await Promise.race([this.clock.sleep(START_POLL_MS), guard.exited]);
@@ -245,7 +247,6 @@ export class ProcessAgent implements ResourceAgent {
     }
 
     rmSync(pidFilePath(ctx.stateDir), { force: true });
-    if (signal?.aborted === true) return { ok: false, code: 'HA_OPERATION_TIMEOUT', detail: notes.join('; ') || 'stop aborted' };
     return { ok: true, detail: notes.length > 0 ? notes.join('; ') : 'not running' };
   }
 
@@ -268,6 +269,11 @@ export class ProcessAgent implements ResourceAgent {
     }
     return true;
   }
+}
+
+/** Read through a call so checks after an `await` are not narrowed away by an earlier one. */
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }
 
 function sendGroup(pgid: number, sig: NodeJS.Signals): void {
