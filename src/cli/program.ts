@@ -1,0 +1,459 @@
+import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { GroupView, MoveAccepted } from '../api/schemas.js';
+import { ClusterError, isClusterError } from '../domain/errors.js';
+import { SystemClock, type Clock } from '../platform/clock.js';
+import { ApiClient } from './client.js';
+import { formatDuration } from './format.js';
+import { renderEventLine, renderEvents, renderGroup, renderJournal, renderStatus } from './views.js';
+
+/** Where the CLI writes and what it reads from its environment; injected so it can run in-process. */
+export interface CliIo {
+  readonly stdout: (s: string) => void;
+  readonly stderr: (s: string) => void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly clock: Clock;
+  /** Aborted on Ctrl-C; long-running commands (events --follow, waits) stop cleanly. */
+  readonly signal?: AbortSignal;
+}
+
+export const DEFAULT_API_URLS = 'http://127.0.0.1:7401,http://127.0.0.1:7402,http://127.0.0.1:7403';
+const POLL_MS = 200;
+
+type Output = 'table' | 'json';
+
+/** Thrown to end the program with an exit code after the reason was already printed. */
+class Exit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
+function version(): string {
+  try {
+    const raw: unknown = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
+    if (raw !== null && typeof raw === 'object' && 'version' in raw && typeof raw.version === 'string') return raw.version;
+  } catch {
+    // fall through
+  }
+  return 'unknown';
+}
+
+function positiveInt(name: string, min = 1) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) {
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${v}"`);
+    }
+    return Number(v);
+  };
+}
+
+function parseListen(v: string): { host: string; port: number } {
+  const m = /^([^:\s]+):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !m[1] || port < 1 || port > 65535) throw new InvalidArgumentError(`expected host:port, got "${v}"`);
+  return { host: m[1], port };
+}
+
+/** Builds the `halo` program. Actions write through `io`; failures are thrown and mapped by `runCli`. */
+export function buildProgram(io: CliIo): Command {
+  const out = (s: string) => io.stdout(s.endsWith('\n') ? s : `${s}\n`);
+  const program = new Command();
+  program
+    .name('halo')
+    .description('halo: application-level high availability. Talks to any node\'s API (--api, or HALO_API).')
+    .version(version(), '-V, --version')
+    .addOption(new Option('--api <urls>', `comma-separated API base URLs, tried in order (default: $HALO_API, else ${DEFAULT_API_URLS})`))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(new Option('--request-timeout <ms>', 'per-request timeout for each URL').argParser(positiveInt('--request-timeout', 1)).default(5000))
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => io.stdout(s),
+      writeErr: (s) => io.stderr(s),
+      // Errors are printed once, by runCli, with their code.
+      outputError: () => undefined,
+    });
+
+  const globals = (): { client: ApiClient; output: Output } => {
+    const o = program.opts<{ api?: string; output: Output; requestTimeout: number }>();
+    const urls = (o.api ?? io.env['HALO_API'] ?? DEFAULT_API_URLS)
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u.length > 0);
+    for (const u of urls) {
+      if (!/^https?:\/\/[^\s/]+/.test(u)) throw new ClusterError('HA_BAD_REQUEST', `--api: "${u}" is not an http:// or https:// URL`);
+    }
+    if (urls.length === 0) throw new ClusterError('HA_BAD_REQUEST', '--api: no URL given');
+    return { client: new ApiClient({ urls, timeoutMs: o.requestTimeout }), output: o.output };
+  };
+  const outputFormat = (): Output => program.opts<{ output: Output }>().output;
+  const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
+  const signalOpt = io.signal ? { signal: io.signal } : {};
+
+  // ------------------------------------------------------------------ status
+
+  program
+    .command('status')
+    .description('show nodes, groups and where each group runs')
+    .argument('[group]', 'show one group in detail')
+    .action(async (group: string | undefined) => {
+      const { client, output } = globals();
+      if (group !== undefined) {
+        const g = await client.group(group, signalOpt);
+        if (output === 'json') printJson(g);
+        else out(renderGroup(g, io.clock.wallNow()));
+        return;
+      }
+      const s = await client.status(signalOpt);
+      if (output === 'json') printJson(s);
+      else out(renderStatus(s, io.clock.wallNow()));
+    });
+
+  // ------------------------------------------------------------------ moves
+
+  const addWaitOptions = (c: Command) =>
+    c
+      .option('--no-wait', 'return once the request is accepted')
+      .addOption(new Option('--timeout <ms>', 'how long to wait for the move to finish').argParser(positiveInt('--timeout')).default(60_000));
+
+  addWaitOptions(
+    program
+      .command('switchover')
+      .description('planned move of a group\'s active instance (to --to, or the best standby)')
+      .argument('<group>')
+      .option('--to <node>', 'target node'),
+  ).action(async (group: string, opts: { to?: string; wait: boolean; timeout: number }) => {
+    const { client, output } = globals();
+    const before = await client.group(group, signalOpt);
+    const accepted = await client.switchover(group, opts.to, signalOpt);
+    await afterMove(client, output, accepted, before, opts);
+  });
+
+  addWaitOptions(
+    program.command('failover').description('forced move of a group\'s active instance to the best eligible node').argument('<group>'),
+  ).action(async (group: string, opts: { wait: boolean; timeout: number }) => {
+    const { client, output } = globals();
+    const before = await client.group(group, signalOpt);
+    const accepted = await client.failover(group, signalOpt);
+    await afterMove(client, output, accepted, before, opts);
+  });
+
+  async function afterMove(client: ApiClient, output: Output, m: MoveAccepted, before: GroupView, opts: { wait: boolean; timeout: number }): Promise<void> {
+    if (!opts.wait) {
+      if (output === 'json') printJson(m);
+      else out(`requested ${m.kind} of ${m.group} from ${m.from} to ${m.to ?? 'the best eligible node'} (id ${m.id})`);
+      return;
+    }
+    const result = await waitForMove(client, m, before, opts.timeout, output === 'table' ? out : () => undefined);
+    if (output === 'json') printJson({ ...m, ...result });
+  }
+
+  /**
+   * Polls the group until its active instance is another node, running, at a higher epoch.
+   * Prints a line whenever the old or the new node changes state.
+   */
+  async function waitForMove(
+    client: ApiClient,
+    m: MoveAccepted,
+    before: GroupView,
+    timeoutMs: number,
+    say: (s: string) => void,
+  ): Promise<{ active: string; epoch: number; elapsedMs: number }> {
+    const start = io.clock.now();
+    const startEpoch = Math.max(m.epoch, before.assignment?.epoch ?? 0);
+    say(`requested: ${m.kind} of ${m.group} from ${m.from} to ${m.to ?? 'the best eligible node'}…`);
+    const seen = new Map<string, string>();
+    let last = 'no answer yet';
+    for (;;) {
+      let g: GroupView | undefined;
+      try {
+        g = await client.group(m.group, signalOpt);
+      } catch (e) {
+        // A node going away mid-move is expected; the client already tried the others.
+        if (!isClusterError(e) || !e.retryable) throw e;
+        last = `${e.code}: ${e.message}`;
+      }
+      if (g) {
+        const a = g.assignment;
+        const target = a?.active ?? a?.transition?.to ?? m.to;
+        for (const n of g.nodes) {
+          if (n.node !== m.from && n.node !== target) continue;
+          const prev = seen.get(n.node);
+          if (prev !== n.state && !(prev === undefined && n.node === m.from && n.state === 'running')) {
+            if (!(prev === undefined && (n.state === 'stopped' || n.state === 'unknown') && n.node !== m.from)) say(`${n.node} ${n.state}…`);
+          }
+          seen.set(n.node, n.state);
+        }
+        const activeNode = a?.active ? g.nodes.find((n) => n.node === a.active) : undefined;
+        last = a ? `active ${a.active ?? 'none'}, epoch ${a.epoch}${a.transition ? `, ${a.transition.kind} in progress` : ''}${activeNode ? ` (${activeNode.node} ${activeNode.state})` : ''}` : 'not placed';
+        if (a && a.active !== null && a.active !== m.from && a.epoch > startEpoch && activeNode?.state === 'running') {
+          const elapsedMs = io.clock.now() - start;
+          say(`done: ${m.group} active on ${a.active} (epoch ${a.epoch}) in ${formatDuration(elapsedMs)}`);
+          return { active: a.active, epoch: a.epoch, elapsedMs };
+        }
+      }
+      const elapsed = io.clock.now() - start;
+      if (elapsed >= timeoutMs) {
+        throw new ClusterError(
+          'HA_OPERATION_TIMEOUT',
+          `${m.kind} of ${m.group} did not finish within ${formatDuration(timeoutMs)} (last seen: ${last}); it may still finish: check "halo status ${m.group}" and "halo why ${m.group}"`,
+        );
+      }
+      await io.clock.sleep(Math.min(POLL_MS, timeoutMs - elapsed), io.signal);
+    }
+  }
+
+  // ------------------------------------------------------------------ intents
+
+  program
+    .command('maintenance')
+    .description('maintenance on or off for the whole cluster, one group (--group) or one node (--node)')
+    .addArgument(program.createArgument('<state>', 'on or off').choices(['on', 'off']))
+    .option('--group <group>', 'only this group')
+    .option('--node <node>', 'only this node')
+    .action(async (state: 'on' | 'off', opts: { group?: string; node?: string }) => {
+      const { client, output } = globals();
+      if (opts.group !== undefined && opts.node !== undefined) throw new ClusterError('HA_BAD_REQUEST', 'give either --group or --node, not both');
+      const r = await client.maintenance(
+        { on: state === 'on', ...(opts.group === undefined ? {} : { group: opts.group }), ...(opts.node === undefined ? {} : { node: opts.node }) },
+        signalOpt,
+      );
+      if (output === 'json') printJson(r);
+      else out(`maintenance ${r.on ? 'on' : 'off'} for ${r.scope === 'cluster' ? 'the cluster' : `${r.scope} ${r.target ?? ''}`}`);
+    });
+
+  const node = program.command('node').description('node standby (drain) and back online');
+  node
+    .command('standby')
+    .description('move every group away from the node and keep them away')
+    .argument('<node>')
+    .action(async (name: string) => {
+      const { client, output } = globals();
+      const r = await client.nodeStandby(name, signalOpt);
+      if (output === 'json') printJson(r);
+      else out(`node ${r.node} is in standby; its groups move to other nodes`);
+    });
+  node
+    .command('online')
+    .description('let the node run groups again')
+    .argument('<node>')
+    .action(async (name: string) => {
+      const { client, output } = globals();
+      const r = await client.nodeOnline(name, signalOpt);
+      if (output === 'json') printJson(r);
+      else out(`node ${r.node} is online; it may run groups again`);
+    });
+
+  program
+    .command('cleanup')
+    .description('clear failure records of a group so its nodes become eligible again')
+    .argument('<group>')
+    .option('--node <node>', 'only this node\'s record')
+    .action(async (group: string, opts: { node?: string }) => {
+      const { client, output } = globals();
+      const r = await client.cleanup(group, opts.node, signalOpt);
+      if (output === 'json') printJson(r);
+      else out(r.removed.length ? `cleared failures of ${r.group} on ${r.removed.join(', ')}` : `no failure records for ${r.group}${opts.node ? ` on ${opts.node}` : ''}`);
+    });
+
+  // ------------------------------------------------------------------ history
+
+  program
+    .command('events')
+    .description('the cluster event log (oldest first)')
+    .option('-f, --follow', 'keep printing new events until Ctrl-C')
+    .addOption(new Option('--limit <n>', 'newest N events').argParser(positiveInt('--limit')).default(50))
+    .action(async (opts: { follow?: boolean; limit: number }) => {
+      const { client, output } = globals();
+      if (!opts.follow) {
+        const r = await client.events({ limit: opts.limit }, signalOpt);
+        if (output === 'json') printJson(r.events);
+        else out(renderEvents(r.events));
+        return;
+      }
+      let after: number | undefined;
+      let limit: number | undefined = opts.limit;
+      // Reconnect (to whichever node answers) after the stream ends, resuming after the last event seen.
+      while (!io.signal?.aborted) {
+        for await (const e of client.streamEvents({ ...(limit === undefined ? {} : { limit }), ...(after === undefined ? {} : { after }) }, signalOpt)) {
+          after = e.revision;
+          out(output === 'json' ? JSON.stringify(e) : renderEventLine(e));
+        }
+        limit = undefined;
+        if (io.signal?.aborted) break;
+        await io.clock.sleep(500, io.signal).catch(() => undefined);
+      }
+    });
+
+  program
+    .command('why')
+    .description('the controller\'s recent decisions for a group, newest last')
+    .argument('<group>')
+    .addOption(new Option('--limit <n>', 'newest N decisions').argParser(positiveInt('--limit')).default(20))
+    .action(async (group: string, opts: { limit: number }) => {
+      const { client, output } = globals();
+      const r = await client.why(group, opts.limit, signalOpt);
+      if (output === 'json') printJson(r);
+      else out(renderJournal(r.group, r.entries));
+    });
+
+  // ------------------------------------------------------------------ configuration
+
+  const config = program.command('config').description('validate, explain, apply and show the configuration');
+  config
+    .command('validate')
+    .description('check a configuration file locally (no cluster needed)')
+    .argument('<file>')
+    .action(async (file: string) => {
+      const { loadConfigFile, formatIssues } = await import('../config/index.js');
+      const r = await loadConfigFile(file, signalOpt);
+      if (outputFormat() === 'json') printJson(r.ok ? { ok: true, issues: [] } : { ok: false, issues: r.issues });
+      if (!r.ok) {
+        if (outputFormat() === 'table') io.stderr(`${formatIssues(r.issues)}\n`);
+        throw new Exit(1);
+      }
+      if (outputFormat() === 'table') out(`${file}: valid (cluster ${r.config.cluster}: ${r.config.nodes.length} nodes, ${r.config.groups.length} groups)`);
+    });
+  config
+    .command('schema')
+    .description('print the JSON Schema of halo.yaml')
+    .action(async () => {
+      const { configJsonSchema } = await import('../config/index.js');
+      printJson(configJsonSchema());
+    });
+  config
+    .command('explain')
+    .description('explain what the timing settings of a file mean (detection and failover times)')
+    .argument('<file>')
+    .action(async (file: string) => {
+      const { loadConfigFile, formatIssues, explainTiming } = await import('../config/index.js');
+      const r = await loadConfigFile(file, signalOpt);
+      if (!r.ok) {
+        io.stderr(`${formatIssues(r.issues)}\n`);
+        throw new Exit(1);
+      }
+      const lines = explainTiming(r.config);
+      if (outputFormat() === 'json') printJson(lines);
+      else out(lines.join('\n'));
+    });
+  config
+    .command('apply')
+    .description('validate a configuration file and apply it to the cluster as a whole')
+    .argument('<file>')
+    .action(async (file: string) => {
+      const { client, output } = globals();
+      let source: string;
+      try {
+        source = await readFile(file, 'utf8');
+      } catch (e) {
+        throw new ClusterError('HA_BAD_REQUEST', `${file}: cannot read: ${e instanceof Error && 'code' in e ? String(e.code) : String(e)}`);
+      }
+      const r = await client.applyConfig(source, file, signalOpt);
+      if (output === 'json') printJson(r);
+      else out(`applied ${file} as configuration version ${r.version} of cluster ${r.cluster}`);
+    });
+  config
+    .command('get')
+    .description('print the applied configuration')
+    .action(async () => {
+      const { client, output } = globals();
+      const r = await client.getConfig(signalOpt);
+      if (output === 'json') printJson(r);
+      else out(`# configuration version ${r.version}, applied ${new Date(r.appliedAt).toISOString()}\n${r.source}`);
+    });
+
+  // ------------------------------------------------------------------ daemons
+
+  program
+    .command('agent')
+    .description('run this node\'s agent (until SIGINT/SIGTERM)')
+    .requiredOption('--config <file>', 'halo.yaml')
+    .requiredOption('--node <name>', 'this node\'s name in the configuration')
+    .option('--standalone', 'run with an in-process coordinator (one-node trial)')
+    .action(async (opts: { config: string; node: string; standalone?: boolean }) => {
+      const { runAgent } = await import('../agent/run.js');
+      await runAgent({ configFile: opts.config, node: opts.node, ...(opts.standalone ? { standalone: true } : {}) });
+    });
+
+  program
+    .command('coordinator')
+    .description('run the embedded coordinator (until SIGINT/SIGTERM)')
+    .option('--config <file>', 'take address and data directory from this halo.yaml')
+    .addOption(new Option('--listen <host:port>', 'address to listen on').argParser(parseListen))
+    .option('--data-dir <dir>', 'where to persist the state')
+    .action(async (opts: { config?: string; listen?: { host: string; port: number }; dataDir?: string }) => {
+      let listen = opts.listen;
+      let dataDir = opts.dataDir;
+      if (opts.config !== undefined) {
+        const { loadConfigFile, formatIssues } = await import('../config/index.js');
+        const r = await loadConfigFile(opts.config, signalOpt);
+        if (!r.ok) {
+          io.stderr(`${formatIssues(r.issues)}\n`);
+          throw new Exit(1);
+        }
+        const c = r.config.coordinator;
+        if (c.kind !== 'embedded') {
+          throw new ClusterError('HA_BAD_REQUEST', `${opts.config}: coordinator.kind is "${c.kind}"; "halo coordinator" serves only kind "embedded"`);
+        }
+        listen ??= parseListen(c.address);
+        dataDir ??= c.dataDir;
+      }
+      if (listen === undefined || dataDir === undefined) {
+        throw new CommanderError(2, 'halo.usage', 'coordinator: give --config <file>, or both --listen <host:port> and --data-dir <dir>');
+      }
+      const { runCoordinator } = await import('../coord/index.js');
+      await runCoordinator({ host: listen.host, port: listen.port, dataDir });
+    });
+
+  program
+    .command('demo')
+    .description('start a coordinator, three agents and a sample service on this machine')
+    .option('--dir <dir>', 'where the demo keeps its state (default .halo/demo)')
+    .action(async (opts: { dir?: string }) => {
+      const { runDemo } = await import('../demo/run.js');
+      await runDemo(opts.dir === undefined ? {} : { dir: opts.dir });
+    });
+
+  return program;
+}
+
+/**
+ * Runs the CLI with user arguments (without node and script path) and returns the exit code:
+ * 0 success, 1 failure (the reason on stderr with its code), 2 usage error. Never prints a stack
+ * trace unless HALO_DEBUG is set.
+ */
+export async function runCli(args: readonly string[], partial: Partial<CliIo> = {}): Promise<number> {
+  const io: CliIo = {
+    stdout: partial.stdout ?? ((s) => void process.stdout.write(s)),
+    stderr: partial.stderr ?? ((s) => void process.stderr.write(s)),
+    env: partial.env ?? process.env,
+    clock: partial.clock ?? new SystemClock(),
+    ...(partial.signal ? { signal: partial.signal } : {}),
+  };
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...args], { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof Exit) return e.exitCode;
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+      if (e.code === 'commander.help' || e.code === 'commander.executeSubCommandAsync') return e.exitCode === 0 ? 0 : 2;
+      io.stderr(`halo: HA_BAD_REQUEST: ${e.message.replace(/^error: /, '').trim()} (see "halo --help")\n`);
+      return 2;
+    }
+    if (io.signal?.aborted && !isClusterError(e)) return 130;
+    if (isClusterError(e)) {
+      io.stderr(`halo: ${e.code}: ${e.message}\n`);
+      for (const d of e.details) io.stderr(`  ${d}\n`);
+      if (io.env['HALO_DEBUG'] && e.stack) io.stderr(`${e.stack}\n`);
+      return 1;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    io.stderr(`halo: HA_INTERNAL: ${msg}\n`);
+    if (io.env['HALO_DEBUG'] && e instanceof Error && e.stack) io.stderr(`${e.stack}\n`);
+    return 1;
+  }
+}
