@@ -200,8 +200,40 @@ describe('embedded coordinator client failures', () => {
         await expectCode(coord.grantLease(1000), 'HA_COORD_UNAVAILABLE');
         const it = coord.watch('/', parseRevision(0))[Symbol.asyncIterator]();
         await expectCode(it.next(), 'HA_COORD_UNAVAILABLE');
+
+        // Back on the same address: the same client works again and sees the old data.
+        const port = Number(new URL(url).port);
+        const again = await startCoordinatorServer({ host: '127.0.0.1', port, dataDir: dir });
+        try {
+          assert.equal((await coord.get('/k'))?.value, 'v');
+          await coord.put('/k', 'v2');
+          assert.equal((await coord.get('/k'))?.version, 2);
+        } finally {
+          await again.close();
+        }
       } finally {
         await coord.close();
+      }
+    }));
+
+  test('a client that was connected before a restart recovers on its own', () =>
+    withDir(async (dir) => {
+      const a = await start(dir);
+      const port = Number(new URL(a.server.url).port);
+      const coord = new EmbeddedCoordinator({ url: a.server.url, requestTimeoutMs: 1000 });
+      try {
+        await coord.put('/k', '1');
+        await a.server.close();
+        const b = await startCoordinatorServer({ host: '127.0.0.1', port, dataDir: dir });
+        try {
+          assert.equal(await coord.put('/k', '2'), 2);
+          assert.equal((await coord.get('/k'))?.value, '2');
+        } finally {
+          await b.close();
+        }
+      } finally {
+        await coord.close();
+        await a.stop();
       }
     }));
 

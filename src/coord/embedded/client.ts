@@ -153,9 +153,17 @@ export class EmbeddedCoordinator implements Coordinator {
   private async call<T>(path: string, body: unknown, schema: z.ZodType<T>, opts: CallOpts): Promise<T> {
     opts.signal?.throwIfAborted();
     if (this.closing.signal.aborted) throw new ClusterError('HA_COORD_UNAVAILABLE', 'coordinator client is closed');
-    const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.requestTimeoutMs);
-    const signals = [timeout, this.closing.signal];
-    if (opts.signal) signals.push(opts.signal);
+    // One controller per request, tied to the deadline, the caller's signal and close(); listeners
+    // are removed afterwards so long-lived signals do not collect one per request.
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort(new ClusterError('HA_COORD_UNAVAILABLE', 'request deadline passed'));
+    }, opts.timeoutMs ?? this.requestTimeoutMs);
+    const onAbort = (): void => ac.abort();
+    this.closing.signal.addEventListener('abort', onAbort, { once: true });
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     const url = `${this.base}${path}`;
 
     let status: number;
@@ -165,13 +173,17 @@ export class EmbeddedCoordinator implements Coordinator {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
-        signal: AbortSignal.any(signals),
+        signal: ac.signal,
       });
       status = res.status;
       text = await res.text();
     } catch (e) {
       if (opts.signal?.aborted) throw opts.signal.reason;
-      throw this.lost(e, url, opts.write, timeout.aborted);
+      throw this.lost(e, url, opts.write, timedOut);
+    } finally {
+      clearTimeout(timer);
+      this.closing.signal.removeEventListener('abort', onAbort);
+      opts.signal?.removeEventListener('abort', onAbort);
     }
 
     const json = parseJson(text);
