@@ -74,6 +74,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app: FastifyInstance =
     logger !== false && isLoggerInstance(logger) ? Fastify({ loggerInstance: logger }) : Fastify({ logger });
   const by = `api@${self}`;
+  /** Open event streams; ended when the server closes, or close() would wait for their clients. */
+  const streams = new Set<AbortController>();
+  app.addHook('preClose', async () => {
+    for (const ac of streams) ac.abort();
+  });
 
   /** Events are a record of what happened; failing to write one must not fail the action itself. */
   async function emit(ev: Omit<ClusterEvent, 'at' | 'epoch' | 'resource'> & Partial<Pick<ClusterEvent, 'epoch' | 'resource'>>): Promise<void> {
@@ -155,6 +160,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     reply.hijack();
     const res = reply.raw;
     const ac = new AbortController();
+    streams.add(ac);
     res.on('close', () => ac.abort());
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -184,6 +190,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         req.log.warn({ err: e }, 'event stream ended');
       }
     } finally {
+      streams.delete(ac);
       clearInterval(keepAlive);
       res.end();
     }
@@ -218,6 +225,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       throw new ClusterError('HA_CONFLICT', `group "${group}" has no active instance to move yet; check "halo status"`);
     }
     const from = a.active;
+    const cfg = view.config?.config;
+    const ineligible = cfg ? groupView(view, cfg, g, clock.wallNow()).ineligible : [];
+    if (target === undefined) {
+      const candidates = g.preferredNodes ?? cfg?.nodes.map((n) => n.name) ?? [];
+      const others = candidates.filter((n) => n !== from);
+      if (others.every((n) => ineligible.some((i) => i.node === n))) {
+        const why = ineligible.filter((i) => i.node !== from).map((i) => `${i.node} ${i.reason}`);
+        throw new ClusterError('HA_CONFLICT', `no other node can take group "${group}" now${why.length ? ` (${why.join(', ')})` : ''}`);
+      }
+    }
     if (target !== undefined) {
       if (target === from) throw new ClusterError('HA_BAD_REQUEST', `to: group "${group}" is already active on ${target}`);
       const candidates = g.preferredNodes ?? view.config?.config.nodes.map((n) => n.name) ?? [];
@@ -226,6 +243,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       }
       if (!view.sessions.has(target)) throw new ClusterError('HA_BAD_REQUEST', `to: node ${target} is offline`);
       if (view.standby.has(target)) throw new ClusterError('HA_BAD_REQUEST', `to: node ${target} is in standby; run "halo node online ${target}" first`);
+      const failed = ineligible.find((i) => i.node === target && i.reason === 'failed');
+      if (failed) {
+        throw new ClusterError('HA_BAD_REQUEST', `to: group "${group}" failed on ${target} (${failed.detail}); run "halo cleanup ${group} --node ${target}" first`);
+      }
+      if (view.maintenanceNodes.has(target)) throw new ClusterError('HA_BAD_REQUEST', `to: node ${target} is in maintenance`);
     }
     const intent: MoveIntent = { id: randomUUID(), kind, to: target ?? null, at: clock.wallNow(), by };
     const r = await coord.txn([{ key: keys.move(group), modRevision: 'absent' }], [{ kind: 'put', key: keys.move(group), value: JSON.stringify(intent) }]);

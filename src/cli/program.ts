@@ -164,7 +164,8 @@ export function buildProgram(io: CliIo): Command {
     const start = io.clock.now();
     const startEpoch = Math.max(m.epoch, before.assignment?.epoch ?? 0);
     say(`requested: ${m.kind} of ${m.group} from ${m.from} to ${m.to ?? 'the best eligible node'}…`);
-    const seen = new Map<string, string>();
+    // Print a line whenever the old or the new node changes state, compared with before the request.
+    const seen = new Map<string, string>(before.nodes.map((n) => [n.node, n.state]));
     let last = 'no answer yet';
     for (;;) {
       let g: GroupView | undefined;
@@ -177,18 +178,17 @@ export function buildProgram(io: CliIo): Command {
       }
       if (g) {
         const a = g.assignment;
-        const target = a?.active ?? a?.transition?.to ?? m.to;
+        const target = a?.transition?.to ?? (a?.active !== m.from ? a?.active : null) ?? m.to;
+        const activeNode = a?.active ? g.nodes.find((n) => n.node === a.active) : undefined;
+        const done = a !== null && a.active !== null && a.active !== m.from && a.epoch > startEpoch && activeNode?.state === 'running';
         for (const n of g.nodes) {
           if (n.node !== m.from && n.node !== target) continue;
-          const prev = seen.get(n.node);
-          if (prev !== n.state && !(prev === undefined && n.node === m.from && n.state === 'running')) {
-            if (!(prev === undefined && (n.state === 'stopped' || n.state === 'unknown') && n.node !== m.from)) say(`${n.node} ${n.state}…`);
-          }
+          // The new active's "running" is said by the final line.
+          if (seen.get(n.node) !== n.state && !(done && n.node === activeNode?.node)) say(`${n.node} ${n.state}…`);
           seen.set(n.node, n.state);
         }
-        const activeNode = a?.active ? g.nodes.find((n) => n.node === a.active) : undefined;
         last = a ? `active ${a.active ?? 'none'}, epoch ${a.epoch}${a.transition ? `, ${a.transition.kind} in progress` : ''}${activeNode ? ` (${activeNode.node} ${activeNode.state})` : ''}` : 'not placed';
-        if (a && a.active !== null && a.active !== m.from && a.epoch > startEpoch && activeNode?.state === 'running') {
+        if (done && a && a.active !== null) {
           const elapsedMs = io.clock.now() - start;
           say(`done: ${m.group} active on ${a.active} (epoch ${a.epoch}) in ${formatDuration(elapsedMs)}`);
           return { active: a.active, epoch: a.epoch, elapsedMs };

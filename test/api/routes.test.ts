@@ -286,6 +286,25 @@ describe('switchover and failover', () => {
     }
   });
 
+  test('no eligible node for a move: 409 naming why; a target where the group failed: 400', async () => {
+    const h = await placed();
+    try {
+      await h.coord.put(keys.failure(web, n2), JSON.stringify({ group: web, node: n2, epoch: 2, at: h.clock.wallNow(), reason: 'restart limit reached' }));
+      const res = await h.app.inject({ method: 'POST', url: '/v1/groups/web/failover', payload: {} });
+      assert.equal(res.statusCode, 409);
+      assert.equal(errorOf(res.body).message, 'no other node can take group "web" now (n2 failed, n3 offline)');
+      const to = await h.app.inject({ method: 'POST', url: '/v1/groups/web/switchover', payload: { to: 'n2' } });
+      assert.equal(to.statusCode, 400);
+      assert.match(errorOf(to.body).message, /^to: group "web" failed on n2 \(restart limit reached\); run "halo cleanup web --node n2" first$/);
+      // once the failure has expired the node is eligible again
+      h.clock.advance(600_001);
+      const later = await h.app.inject({ method: 'POST', url: '/v1/groups/web/switchover', payload: { to: 'n2' } });
+      assert.equal(later.statusCode, 202, later.body);
+    } finally {
+      await h.close();
+    }
+  });
+
   test('a group that is mid-transition or not placed cannot be moved: 409', async () => {
     const h = await placed();
     try {

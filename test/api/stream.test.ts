@@ -63,6 +63,31 @@ describe('GET /v1/events/stream', () => {
     }
   });
 
+  test('closing the server ends open streams', async () => {
+    const h = await harness();
+    let closed = false;
+    try {
+      await appendEvent(h.coord, 'demo', ev('only'));
+      await h.app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = h.app.server.address() as AddressInfo;
+      const res = await fetch(`http://127.0.0.1:${port}/v1/events/stream`, { signal: AbortSignal.timeout(10_000) });
+      assert.ok(res.body);
+      const reader = res.body.getReader();
+      const first = await reader.read();
+      assert.match(new TextDecoder().decode(first.value), /"only"/);
+      await h.app.close();
+      closed = true;
+      // The stream ends (done) instead of hanging until the client gives up.
+      for (;;) {
+        const r = await reader.read();
+        if (r.done) break;
+      }
+    } finally {
+      if (!closed) await h.app.close();
+      await h.coord.close();
+    }
+  });
+
   test('Last-Event-ID resumes after that revision', async () => {
     const h = await harness();
     try {

@@ -191,7 +191,7 @@ describe('halo CLI against a live API', () => {
       const start = await coord.list(keys.intentsPrefix);
       for await (const batch of coord.watch(`${keys.intentsPrefix}move/`, start.revision, { signal: ac.signal })) {
         if (!batch.some((e) => e.kind === 'put')) continue;
-        const step = () => new Promise((r) => setTimeout(r, 100));
+        const step = () => new Promise((r) => setTimeout(r, 400)); // longer than one poll (200 ms)
         await coord.delete(keys.move(web));
         await putAssignment(coord, { active: null, epoch: 3, standbys: [], transition: { kind: 'switchover', from: n1, to: n2, startedAt: 1, reason: 'operator' } });
         await putStatus(coord, { node: n1, role: 'active', state: 'stopping', epoch: 3 });
@@ -212,10 +212,11 @@ describe('halo CLI against a live API', () => {
       assert.match(lines.at(-1) ?? '', /^done: web active on n2 \(epoch 4\) in \d+(\.\d)? m?s$/);
       // Polling every 200 ms may miss a short state, but what it shows must be in order.
       const progress = lines.slice(1, -1);
-      const order = ['n1 stopping…', 'n1 stopped…', 'n2 starting…', 'n2 running…'];
+      const order = ['n1 stopping…', 'n1 stopped…', 'n2 starting…'];
       const idx = progress.map((l) => order.indexOf(l));
       assert.ok(idx.every((i) => i >= 0), `unexpected progress lines: ${progress.join(' | ')}`);
       assert.deepEqual([...idx].sort(), idx);
+      assert.ok(progress.length >= 1, 'at least one progress line between request and done');
     } finally {
       ac.abort();
       await controller;
