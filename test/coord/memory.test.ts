@@ -110,6 +110,22 @@ describe('MemoryCoordinator fault injection', () => {
     assert.deepEqual(await coord.renewLease(lease.id), { ok: false });
   });
 
+  test('coordinators sharing one store are made unavailable one at a time', async () => {
+    const { clock, coord: n1 } = manual();
+    const n2 = new MemoryCoordinator({ store: n1.store });
+    const lease = await n2.grantLease(1000);
+    await n2.put('/nodes/n2', 'up', { lease: lease.id });
+    n2.setUnavailable(true);
+    await expectCode(n2.renewLease(lease.id), 'HA_COORD_UNAVAILABLE');
+    assert.equal((await n1.get('/nodes/n2'))?.value, 'up');
+    clock.advance(1000);
+    assert.equal(await n1.get('/nodes/n2'), undefined, 'the partitioned node lost its lease');
+    n2.setUnavailable(false);
+    assert.deepEqual(await n2.renewLease(lease.id), { ok: false });
+    await n2.close();
+    assert.equal(await n1.put('/k', 'still served'), (await n1.list('/')).revision);
+  });
+
   test('close ends open watches cleanly and refuses later calls', async () => {
     const { coord } = manual();
     const it = coord.watch('/', parseRevision(0))[Symbol.asyncIterator]();

@@ -42,8 +42,8 @@ const byKey = (a: KeyValue, b: KeyValue): number => (a.key < b.key ? -1 : a.key 
  * the injected clock and a manual clock gives a deterministic store.
  */
 export class KvStore {
-  private readonly clock: Clock;
-  private readonly historyLimit: number;
+  readonly clock: Clock;
+  readonly historyLimit: number;
   private readonly persist: ((record: StoreRecord) => void) | undefined;
 
   private revision = 0;

@@ -23,6 +23,12 @@ export interface MemoryCoordinatorOptions {
    * the system clock; no timer with any other clock (drive it with `expireLeases()`). 0 disables it.
    */
   readonly expiryIntervalMs?: number;
+  /**
+   * Serve an existing store instead of a new one (its clock and history limit then apply): e.g. one
+   * coordinator per simulated node over one store, so each can be made unavailable on its own. No
+   * expiry timer is started for a shared store; whoever created it drives expiry.
+   */
+  readonly store?: KvStore;
 }
 
 interface WatchSession {
@@ -46,12 +52,18 @@ export class MemoryCoordinator implements Coordinator {
   private closed = false;
 
   constructor(opts: MemoryCoordinatorOptions = {}) {
-    this.clock = opts.clock ?? new SystemClock();
-    this.store = new KvStore(
-      opts.historyLimit === undefined ? { clock: this.clock } : { clock: this.clock, historyLimit: opts.historyLimit },
-    );
-    this.historyLimit = opts.historyLimit ?? 10_000;
-    const interval = opts.expiryIntervalMs ?? (this.clock instanceof SystemClock ? 10 : 0);
+    if (opts.store !== undefined) {
+      this.store = opts.store;
+      this.clock = opts.store.clock;
+    } else {
+      this.clock = opts.clock ?? new SystemClock();
+      this.store = new KvStore(
+        opts.historyLimit === undefined ? { clock: this.clock } : { clock: this.clock, historyLimit: opts.historyLimit },
+      );
+    }
+    this.historyLimit = this.store.historyLimit;
+    const defaultInterval = opts.store === undefined && this.clock instanceof SystemClock ? 10 : 0;
+    const interval = opts.expiryIntervalMs ?? defaultInterval;
     if (interval > 0) {
       this.timer = setInterval(() => this.store.expireLeases(), interval);
       this.timer.unref();
