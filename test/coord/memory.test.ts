@@ -73,6 +73,15 @@ describe('MemoryCoordinator on a manual clock', () => {
     await it.return?.();
   });
 
+  test('a watcher that stops reading is cut off with HA_COORD_COMPACTED instead of buffering forever', async () => {
+    const { coord } = manual(5);
+    const it = coord.watch('/', parseRevision(0))[Symbol.asyncIterator]();
+    await coord.put('/k', '0');
+    assert.equal((await it.next()).done, false);
+    for (let i = 1; i <= 8; i++) await coord.put('/k', String(i));
+    await expectCode(it.next(), 'HA_COORD_COMPACTED');
+  });
+
   test('history keeps exactly historyLimit revisions', async () => {
     const { coord } = manual(5);
     for (let i = 1; i <= 8; i++) await coord.put('/k', String(i)); // revisions 1..8, keeps 4..8

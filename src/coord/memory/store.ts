@@ -137,6 +137,8 @@ export class MemoryCoordinator implements Coordinator {
     this.enter({});
 
     let pending: WatchEvent[] = [];
+    /** Revisions buffered in `pending`, measured against the history limit (which counts revisions too). */
+    let pendingRevisions = 0;
     let failure: ClusterError | undefined;
     let ended = false;
     let wake: (() => void) | undefined;
@@ -159,12 +161,16 @@ export class MemoryCoordinator implements Coordinator {
     // Read the backlog and subscribe in one synchronous step, so no change falls in between.
     pending.push(...this.store.changesSince(prefix, afterRevision).events);
     const unsubscribe = this.store.subscribe((entry) => {
+      if (failure !== undefined || ended) return;
       const events = eventsUnder(entry, prefix);
       if (events.length === 0) return;
       pending.push(...events);
-      // A consumer this far behind would have lost the history anyway.
-      if (pending.length > this.historyLimit) {
+      pendingRevisions++;
+      // A consumer this far behind would have lost the history anyway; stop buffering for it.
+      if (pendingRevisions > this.historyLimit) {
+        pending = [];
         session.fail(new ClusterError('HA_COORD_COMPACTED', 'watch consumer fell behind the retained history'));
+        return;
       }
       notify();
     });
@@ -177,6 +183,7 @@ export class MemoryCoordinator implements Coordinator {
         if (pending.length > 0) {
           const batch = pending;
           pending = [];
+          pendingRevisions = 0;
           yield batch;
           continue;
         }
