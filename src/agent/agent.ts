@@ -260,11 +260,14 @@ export class Agent {
       }
       let waitMs = this.cfg.timing.reconcileIntervalMs;
       if (this.leaseValidUntil !== null) waitMs = Math.max(1, Math.min(waitMs, this.leaseValidUntil - clock.now() + 1));
+      const nap = new AbortController();
       const woken = new Promise<void>((resolve) => (this.wake = resolve));
       try {
-        await Promise.race([clock.sleep(waitMs, signal), woken]);
+        await Promise.race([clock.sleep(waitMs, AbortSignal.any([signal, nap.signal])), woken]);
       } catch {
-        return;
+        if (signal.aborted) return;
+      } finally {
+        nap.abort();
       }
     }
   }
@@ -332,10 +335,8 @@ export class Agent {
       makeResource: (cfg) => this.deps.makeResource(cfg, this.node),
       makeMonitor: (cfg) => this.deps.makeMonitor(cfg, this.node),
       emit: (ev) => this.event(ev),
-      changed: () => {
-        this.scheduleStatus();
-        this.poke();
-      },
+      changed: () => this.scheduleStatus(),
+      wake: () => this.poke(),
       confirmStart: (epoch) => this.confirmStart(group, epoch),
       recordGiveUp: (epoch, reason) => this.recordGiveUp(group, epoch, reason),
     });
@@ -437,8 +438,8 @@ export class Agent {
         await this.deps.coord.put(this.keys.status(this.node, group), JSON.stringify(rec), { lease: lease.id, signal: AbortSignal.timeout(2000) });
         this.lastStatus.set(group, { sig, at: now });
       } catch (e) {
+        // Not retried in a loop: the next reconcile (or change) writes it again.
         this.deps.log.debug({ group, err: String(e) }, 'status write failed');
-        this.statusDirty = true;
         return;
       }
     }

@@ -25,6 +25,8 @@ export interface GroupRunnerDeps {
   readonly emit: (ev: LocalEvent) => void;
   /** Called whenever the observable status may have changed. */
   readonly changed: () => void;
+  /** An operation finished: reconcile again soon (not called when nothing could be done). */
+  readonly wake: () => void;
   /**
    * Called right before the first resource is started for `epoch`. Must atomically confirm the
    * assignment still makes this node active (compare-and-swap) and record 'starting'; returns
@@ -186,35 +188,39 @@ export class GroupRunner {
     }
   }
 
-  private run(name: string, fn: (signal: AbortSignal) => Promise<void>): void {
+  /** Run one operation; `fn` returns false when it could not do anything (then no immediate re-reconcile). */
+  private run(name: string, fn: (signal: AbortSignal) => Promise<boolean | void>): void {
     const abort = new AbortController();
     const done = (async () => {
+      let progressed = true;
       try {
-        await fn(abort.signal);
+        progressed = (await fn(abort.signal)) !== false;
       } catch (e) {
         if (!abort.signal.aborted) this.deps.log.error({ group: this.group, op: name, err: String(e) }, 'group operation failed');
       } finally {
         this.op = null;
         this.deps.changed();
+        if (progressed) this.deps.wake();
       }
     })();
     this.op = { name, abort, done };
     this.deps.changed();
   }
 
-  private async startAll(epoch: Epoch, signal: AbortSignal): Promise<void> {
-    if (!(await this.deps.confirmStart(epoch))) return;
+  private async startAll(epoch: Epoch, signal: AbortSignal): Promise<boolean> {
+    if (!(await this.deps.confirmStart(epoch))) return false;
     this.epoch = epoch;
     this.role = 'active';
     const startedAt = this.deps.clock.now();
     for (const slot of this.slots) {
-      if (signal.aborted) return;
+      if (signal.aborted) return true;
       if (slot.state === 'running') continue;
       const ok = await this.startOne(slot, epoch, signal);
-      if (!ok) return;
+      if (!ok) return true;
     }
     const ms = this.deps.clock.now() - startedAt;
     this.deps.emit({ kind: 'group-started', group: this.group, resource: null, message: `${this.group} started in ${ms} ms`, epoch });
+    return true;
   }
 
   /** Start one resource and wait for readiness. On failure the ladder decides what comes next. */
@@ -352,7 +358,7 @@ export class GroupRunner {
   }
 
   /** Run `fn` after the current operation (restarts and give-ups queue behind a start). */
-  private queue(name: string, fn: (signal: AbortSignal) => Promise<void>): void {
+  private queue(name: string, fn: (signal: AbortSignal) => Promise<boolean | void>): void {
     const prev = this.op;
     if (!prev) return this.run(name, fn);
     void prev.done.then(() => {

@@ -1,13 +1,118 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { HaloConfig } from '../domain/config.js';
+import { ClusterError } from '../domain/errors.js';
+import { NodeIdSchema } from '../domain/ids.js';
+import type { Coordinator } from '../coord/coordinator.js';
+import { MemoryCoordinator } from '../coord/memory/index.js';
+import { EmbeddedCoordinator } from '../coord/embedded/client.js';
+import { formatIssues, loadConfigFile } from '../config/index.js';
+import { buildApi } from '../api/index.js';
+import { makeMonitor } from '../monitors/index.js';
+import { makeResourceAgent, writeFenceDeadline } from '../resources/index.js';
+import { SystemClock } from '../platform/clock.js';
+import { makeLogger } from '../observability/log.js';
+import { Agent } from './agent.js';
+
 /** Options of `halo agent`. */
 export interface RunAgentOptions {
   readonly configFile: string;
   readonly node: string;
-  /** Run without a separate coordinator process (memory backend in-process; for a one-node trial). */
+  /** Run with an in-process coordinator (one node only; nothing survives the process). */
   readonly standalone?: boolean;
 }
 
-/** Runs one node's agent until SIGINT/SIGTERM. Exits the process with a clear message on bad input. */
+/** Relative paths in a config file are relative to the file's directory. */
+export function resolveConfigPath(configFile: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(dirname(resolve(configFile)), p);
+}
+
+export function makeCoordinatorClient(cfg: HaloConfig, standalone: boolean): Coordinator {
+  if (standalone) return new MemoryCoordinator();
+  switch (cfg.coordinator.kind) {
+    case 'embedded':
+      return new EmbeddedCoordinator({ url: `http://${cfg.coordinator.address}` });
+    case 'memory':
+      throw new ClusterError('HA_CONFIG_INVALID', 'coordinator.kind "memory" exists only inside one process: run `halo agent --standalone` or use kind "embedded"');
+  }
+}
+
+/** Runs one node's agent until SIGINT/SIGTERM (stops resources) or SIGUSR2 (leaves them running for an upgrade). */
 export async function runAgent(opts: RunAgentOptions): Promise<void> {
-  void opts;
-  throw new Error('not yet implemented');
+  const loaded = await loadConfigFile(opts.configFile);
+  if (!loaded.ok) throw new ClusterError('HA_CONFIG_INVALID', `invalid configuration:\n${formatIssues(loaded.issues)}`);
+  const cfg = loaded.config;
+  const nodeId = NodeIdSchema.safeParse(opts.node);
+  const nodeCfg = cfg.nodes.find((n) => nodeId.success && n.name === nodeId.data);
+  if (!nodeId.success || !nodeCfg) {
+    throw new ClusterError('HA_BAD_REQUEST', `--node "${opts.node}" is not a node of ${opts.configFile}; expected one of: ${cfg.nodes.map((n) => n.name).join(', ')}`);
+  }
+  const node = nodeCfg.name;
+  const stateDir = join(resolveConfigPath(opts.configFile, cfg.stateDir), node);
+  mkdirSync(stateDir, { recursive: true });
+  const fenceFile = join(stateDir, 'fence');
+  const log = makeLogger({ name: `halo-agent-${node}` });
+  const clock = new SystemClock();
+  const coord = makeCoordinatorClient(cfg, opts.standalone ?? false);
+  const apiUrl = `http://${nodeCfg.address}:${nodeCfg.apiPort}`;
+
+  const agent = new Agent({
+    coord,
+    clock,
+    node,
+    config: cfg,
+    configSource: loaded.source,
+    apiUrl,
+    stateDir,
+    fenceFile,
+    writeFence: (deadline) => writeFenceDeadline(fenceFile, Math.max(0, Math.floor(deadline))),
+    makeResource: (r, n) => makeResourceAgent(r, nodeVars(cfg, n)),
+    makeMonitor: (m, n) => makeMonitor(m, nodeVars(cfg, n)),
+    log,
+  });
+
+  // The coordinator may come up after us: keep trying, and say what we are waiting for.
+  const started = Date.now();
+  for (;;) {
+    try {
+      await agent.start();
+      break;
+    } catch (e) {
+      if (!(e instanceof ClusterError) || e.code !== 'HA_COORD_UNAVAILABLE') throw e;
+      if (Date.now() - started > 60_000) throw new ClusterError('HA_COORD_UNAVAILABLE', `${describeCoordinator(cfg)} did not answer for 60 s: ${e.message}`);
+      log.warn({ coordinator: describeCoordinator(cfg) }, 'waiting for the coordinator');
+      await clock.sleep(500);
+    }
+  }
+
+  const api = await buildApi({ coord, cluster: cfg.cluster, self: node, clock });
+  await api.listen({ host: nodeCfg.address, port: nodeCfg.apiPort });
+  log.info({ node, api: apiUrl }, `halo agent ${node} running; API on ${apiUrl}`);
+
+  await new Promise<void>((done) => {
+    let stopping = false;
+    const stop = (keepResources: boolean) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ node, keepResources }, keepResources ? 'exiting, leaving resources running for the next agent' : 'stopping resources and exiting');
+      void (async () => {
+        await agent.shutdown({ keepResources });
+        await api.close();
+        await coord.close();
+        done();
+      })();
+    };
+    process.once('SIGINT', () => stop(false));
+    process.once('SIGTERM', () => stop(false));
+    process.once('SIGUSR2', () => stop(true));
+  });
+}
+
+function nodeVars(cfg: HaloConfig, node: string): Record<string, string> {
+  const n = cfg.nodes.find((x) => x.name === node);
+  return { HALO_NODE: node, HALO_NODE_ADDRESS: n?.address ?? '127.0.0.1' };
+}
+
+function describeCoordinator(cfg: HaloConfig): string {
+  return cfg.coordinator.kind === 'embedded' ? `embedded coordinator at http://${cfg.coordinator.address}` : `${cfg.coordinator.kind} coordinator`;
 }

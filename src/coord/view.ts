@@ -61,16 +61,20 @@ export class CoordinatorView {
         const from = this.rev;
         if (from === null) continue;
         for await (const batch of this.coord.watch(this.prefix, from, { signal })) {
+          let relevant = false;
           for (const ev of batch) {
             if (ev.kind === 'put') {
-              if (!this.skip(ev.kv.key)) this.items.set(ev.kv.key, ev.kv);
               this.advance(ev.kv.modRevision);
+              if (this.skip(ev.kv.key)) continue;
+              this.items.set(ev.kv.key, ev.kv);
             } else {
-              this.items.delete(ev.key);
               this.advance(ev.modRevision);
+              if (this.skip(ev.key)) continue;
+              this.items.delete(ev.key);
             }
+            relevant = true;
           }
-          this.emit();
+          if (relevant) this.emit();
         }
       } catch (e) {
         if (signal.aborted) break;
