@@ -128,6 +128,7 @@ export class Agent {
    */
   async shutdown(opts: { keepResources: boolean }): Promise<void> {
     this.stop.abort(new Error('agent stopping'));
+    this.poke();
     if (opts.keepResources) {
       for (const r of this.runners.values()) r.detach();
     } else {
@@ -181,7 +182,8 @@ export class Agent {
     }
     const sentAt = clock.now();
     try {
-      const r = await coord.renewLease(this.lease.id, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.cfg.timing.renewIntervalMs * 2)]) });
+      // Bounded by time only: a renewal is never worth waiting for past the next one.
+      const r = await coord.renewLease(this.lease.id, { signal: AbortSignal.timeout(this.cfg.timing.renewIntervalMs * 2) });
       this.stats.lastRenewLatencyMs = clock.now() - sentAt;
       if (r.ok) {
         this.stats.renewals++;
@@ -263,9 +265,9 @@ export class Agent {
       const nap = new AbortController();
       const woken = new Promise<void>((resolve) => (this.wake = resolve));
       try {
-        await Promise.race([clock.sleep(waitMs, AbortSignal.any([signal, nap.signal])), woken]);
+        await Promise.race([clock.sleep(waitMs, nap.signal), woken]);
       } catch {
-        if (signal.aborted) return;
+        /* the nap was cut short */
       } finally {
         nap.abort();
       }

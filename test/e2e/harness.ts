@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { parseDocument } from 'yaml';
 import { HALO_BIN, writeDemoConfig } from '../../src/demo/run.js';
+import { isAlive } from '../../src/platform/proc.js';
 
 /**
  * A real cluster for end-to-end tests: the embedded coordinator and three agents as separate OS
@@ -76,6 +77,7 @@ export class TestCluster {
       doc.setIn(['groups', 0, 'resources', 0, 'env', 'SAMPLE_HEARTBEAT'], '1');
       doc.setIn(['groups', 0, 'resources', 0, 'stopTimeoutMs'], opts.stopTimeoutMs ?? 2000);
       doc.setIn(['groups', 0, 'resources', 0, 'monitors', 0, 'url'], `http://\${HALO_NODE_ADDRESS}:${this.servicePort}/health`);
+      doc.setIn(['groups', 0, 'resources', 0, 'readiness', 'url'], `http://\${HALO_NODE_ADDRESS}:${this.servicePort}/health`);
     });
   }
 
@@ -210,13 +212,9 @@ export class TestCluster {
   }
 }
 
+/** Alive and not a zombie. */
 export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return isAlive(pid);
 }
 
 function exitOf(p: ChildProcess, ms: number): Promise<void> {

@@ -164,9 +164,13 @@ function runGuard(spec: GuardSpec): void {
     finished = true;
     // Kill first, write and log afterwards: every millisecond here is one the fenced owner could still serve.
     killAll('SIGKILL');
+    clearInterval(fenceTimer);
     writeExit({ reason: 'fenced', at: Date.now(), detail: why });
     log(`fenced pid ${pid}: ${why}`);
-    process.exit(0);
+    // Reap the child before leaving: PID 1 of a container may not, and a zombie looks alive to kill(pid, 0).
+    if (child.exitCode !== null || child.signalCode !== null) process.exit(0);
+    child.once('exit', () => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
   }, FENCE_POLL_MS);
 
   child.on('exit', (code, signal) => {
