@@ -18,7 +18,8 @@ export interface CliIo {
   readonly signal?: AbortSignal;
 }
 
-export const DEFAULT_API_URLS = 'http://127.0.0.1:7401,http://127.0.0.1:7402,http://127.0.0.1:7403';
+/** The demo cluster's nodes (examples/demo.yaml); other clusters pass --api or set HALO_API. */
+export const DEFAULT_API_URLS = 'http://127.0.0.11:7401,http://127.0.0.12:7402,http://127.0.0.13:7403';
 const POLL_MS = 200;
 
 type Output = 'table' | 'json';
