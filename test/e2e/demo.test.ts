@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HALO_BIN } from '../../src/demo/run.js';
+import { alive, eventually } from './harness.js';
+import { readCmdline } from '../../src/platform/proc.js';
+
+/**
+ * `halo demo` as a user runs it: it comes up with the sample service answering through the node
+ * that serves it, and Ctrl-C (SIGINT) leaves no process behind — coordinator, agents, guards or
+ * services.
+ */
+test('halo demo: starts a 3-node cluster serving the sample service; Ctrl-C leaves nothing running', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'halo-demo-'));
+  const demo = spawn(process.execPath, [HALO_BIN, 'demo', '--dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  demo.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  demo.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((res) => demo.on('exit', (code) => res(code)));
+  try {
+    await eventually(async () => out.includes('Ctrl-C stops everything'), { timeoutMs: 60_000, what: `demo ready; output so far:\n${out}` });
+    assert.match(out, /halo switchover web --to n2/, 'the demo prints what to try');
+
+    const status = (await (await fetch('http://127.0.0.11:7401/v1/status')).json()) as {
+      nodes: { name: string; online: boolean; session: { pid: number } | null }[];
+      groups: { name: string; assignment: { active: string | null } | null; nodes: { node: string; resources: { pid: number | null }[] }[] }[];
+    };
+    assert.deepEqual(status.nodes.map((n) => [n.name, n.online]), [['n1', true], ['n2', true], ['n3', true]]);
+    const web = status.groups.find((g) => g.name === 'web');
+    const active = web?.assignment?.active;
+    assert.ok(active, 'web has an active node');
+    const addr = { n1: '127.0.0.11', n2: '127.0.0.12', n3: '127.0.0.13' }[active];
+    const served = (await (await fetch(`http://${addr}:8080/`)).json()) as { node: string };
+    assert.equal(served.node, active, 'the response names the node serving it');
+
+    const pids = [
+      ...status.nodes.flatMap((n) => (n.session ? [n.session.pid] : [])),
+      ...(web?.nodes.flatMap((n) => n.resources.flatMap((r) => (r.pid === null ? [] : [r.pid]))) ?? []),
+    ];
+    const guard = JSON.parse(readFileSync(join(dir, 'state', 'state', active, 'web', 'app', 'pid.json'), 'utf8')) as { guardPid: number };
+    pids.push(guard.guardPid);
+    assert.equal(pids.length, 5, `3 agents, 1 service, 1 guard: ${JSON.stringify(pids)}`);
+    assert.ok(pids.every(alive));
+
+    demo.kill('SIGINT');
+    assert.equal(await exited, 0, out);
+    await eventually(async () => pids.every((p) => !alive(p)), { timeoutMs: 10_000, what: 'every demo process gone' });
+    assert.match(out, /nothing left running/);
+    // Nothing else that mentions the demo's directory (the coordinator, guards) survives either.
+    const leftovers = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map((d) => Number(d))
+      .filter((pid) => alive(pid) && (readCmdline(pid) ?? []).some((a) => a.includes(dir)));
+    assert.deepEqual(leftovers, []);
+  } finally {
+    if (demo.exitCode === null) demo.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
