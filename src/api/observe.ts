@@ -1,18 +1,10 @@
-import type { z } from 'zod';
 import type { Coordinator, KeyValue } from '../coord/coordinator.js';
+import { decodeRecord, parseSnapshot } from '../coord/snapshot.js';
 import { ClusterError } from '../domain/errors.js';
 import { candidateNodes, type GroupConfig, type HaloConfig } from '../domain/config.js';
 import type { NodeId } from '../domain/ids.js';
 import { clusterKeys } from '../domain/keys.js';
 import {
-  AssignmentSchema,
-  ControllerRecordSchema,
-  FailureRecordSchema,
-  GroupStatusSchema,
-  MaintenanceIntentSchema,
-  MoveIntentSchema,
-  NodeSessionSchema,
-  StandbyIntentSchema,
   StoredConfigSchema,
   type Assignment,
   type ControllerRecord,
@@ -31,21 +23,6 @@ import type { GroupNodeView, GroupView, NodeView, StatusResponse } from './schem
  */
 
 type Opts = { readonly signal?: AbortSignal };
-
-export function decodeRecord<S extends z.ZodType>(schema: S, kv: KeyValue, warnings: string[]): z.output<S> | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(kv.value);
-  } catch {
-    warnings.push(`${kv.key}: not JSON; ignored`);
-    return undefined;
-  }
-  const r = schema.safeParse(raw);
-  if (r.success) return r.data;
-  const first = r.error.issues[0];
-  warnings.push(`${kv.key}: ${first ? `${first.path.join('.')}: ${first.message}` : 'invalid'}; ignored`);
-  return undefined;
-}
 
 /** The stored configuration with its key revision; undefined when none has been applied. Throws HA_INTERNAL if it does not parse. */
 export async function readStoredConfig(
@@ -81,8 +58,7 @@ export interface ClusterView {
 
 export async function observeCluster(coord: Coordinator, cluster: string, opts: Opts = {}): Promise<ClusterView> {
   const k = clusterKeys(cluster);
-  const warnings: string[] = [];
-  const [configKv, controllerKv, nodes, assigns, statuses, failures, intents] = await Promise.all([
+  const [configKv, controllerKv, ...lists] = await Promise.all([
     coord.get(k.config, opts),
     coord.get(k.controller, opts),
     coord.list(k.nodesPrefix, opts),
@@ -91,68 +67,38 @@ export async function observeCluster(coord: Coordinator, cluster: string, opts: 
     coord.list(k.failuresPrefix, opts),
     coord.list(k.intentsPrefix, opts),
   ]);
-  const config = configKv === undefined ? undefined : decodeRecord(StoredConfigSchema, configKv, warnings);
-  const controller = controllerKv === undefined ? undefined : decodeRecord(ControllerRecordSchema, controllerKv, warnings);
+  const entries = new Map<string, KeyValue>();
+  for (const kv of [configKv, controllerKv]) if (kv) entries.set(kv.key, kv);
+  for (const l of lists) for (const kv of l.items) entries.set(kv.key, kv);
+  const snap = parseSnapshot(cluster, entries, Math.max(0, ...lists.map((l) => l.revision)));
 
-  const sessions = new Map<string, NodeSession>();
-  for (const kv of nodes.items) {
-    const s = decodeRecord(NodeSessionSchema, kv, warnings);
-    if (s) sessions.set(s.node, s);
-  }
-  const assignments = new Map<string, Assignment>();
-  for (const kv of assigns.items) {
-    const a = decodeRecord(AssignmentSchema, kv, warnings);
-    if (a) assignments.set(a.group, a);
-  }
-  const statusMap = new Map<string, Map<string, GroupStatus>>();
-  for (const kv of statuses.items) {
-    const s = decodeRecord(GroupStatusSchema, kv, warnings);
-    if (!s) continue;
-    const byNode = statusMap.get(s.group) ?? new Map<string, GroupStatus>();
-    byNode.set(s.node, s);
-    statusMap.set(s.group, byNode);
-  }
-  const failureMap = new Map<string, Map<string, FailureRecord>>();
-  for (const kv of failures.items) {
-    const f = decodeRecord(FailureRecordSchema, kv, warnings);
-    if (!f) continue;
-    const byNode = failureMap.get(f.group) ?? new Map<string, FailureRecord>();
-    byNode.set(f.node, f);
-    failureMap.set(f.group, byNode);
-  }
-  let maintenanceCluster = false;
-  const maintenanceGroups = new Set<string>();
-  const maintenanceNodes = new Set<string>();
-  const standby = new Set<string>();
-  const moves = new Map<string, MoveIntent>();
-  for (const kv of intents.items) {
-    const rest = kv.key.slice(k.intentsPrefix.length);
-    if (rest === 'maintenance/cluster') {
-      if (decodeRecord(MaintenanceIntentSchema, kv, warnings)) maintenanceCluster = true;
-    } else if (rest.startsWith('maintenance/group/')) {
-      if (decodeRecord(MaintenanceIntentSchema, kv, warnings)) maintenanceGroups.add(rest.slice('maintenance/group/'.length));
-    } else if (rest.startsWith('maintenance/node/')) {
-      if (decodeRecord(MaintenanceIntentSchema, kv, warnings)) maintenanceNodes.add(rest.slice('maintenance/node/'.length));
-    } else if (rest.startsWith('standby/')) {
-      if (decodeRecord(StandbyIntentSchema, kv, warnings)) standby.add(rest.slice('standby/'.length));
-    } else if (rest.startsWith('move/')) {
-      const m = decodeRecord(MoveIntentSchema, kv, warnings);
-      if (m) moves.set(rest.slice('move/'.length), m);
+  const statuses = new Map<string, Map<string, GroupStatus>>();
+  for (const [node, byGroup] of snap.status) {
+    for (const [group, v] of byGroup) {
+      const byNode = statuses.get(group) ?? new Map<string, GroupStatus>();
+      byNode.set(node, v.value);
+      statuses.set(group, byNode);
     }
   }
+  const failures = new Map<string, Map<string, FailureRecord>>();
+  for (const { value: f } of snap.failures) {
+    const byNode = failures.get(f.group) ?? new Map<string, FailureRecord>();
+    byNode.set(f.node, f);
+    failures.set(f.group, byNode);
+  }
   return {
-    config,
-    controller,
-    sessions,
-    assignments,
-    statuses: statusMap,
-    failures: failureMap,
-    maintenanceCluster,
-    maintenanceGroups,
-    maintenanceNodes,
-    standby,
-    moves,
-    warnings,
+    config: snap.config?.value,
+    controller: snap.controller,
+    sessions: new Map([...snap.sessions].map(([n, v]) => [n, v.value])),
+    assignments: new Map([...snap.assignments].map(([g, v]) => [g, v.value])),
+    statuses,
+    failures,
+    maintenanceCluster: snap.maintenance.cluster,
+    maintenanceGroups: snap.maintenance.groups,
+    maintenanceNodes: snap.maintenance.nodes,
+    standby: snap.standbyNodes,
+    moves: new Map([...snap.moves].map(([g, v]) => [g, v.value])),
+    warnings: snap.invalid,
   };
 }
 

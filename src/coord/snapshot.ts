@@ -7,8 +7,10 @@ import {
   ControllerRecordSchema,
   FailureRecordSchema,
   GroupStatusSchema,
+  MaintenanceIntentSchema,
   MoveIntentSchema,
   NodeSessionSchema,
+  StandbyIntentSchema,
   StoredConfigSchema,
   type Assignment,
   type ControllerRecord,
@@ -47,23 +49,31 @@ export function isLogKey(cluster: string, key: string): boolean {
   return key.startsWith(k.eventsPrefix) || key.startsWith(k.journalPrefix);
 }
 
+/**
+ * Parse one stored record with its schema. A record that does not parse is reported in `problems`
+ * and skipped (undefined): one bad record must never take a reader down or be acted on.
+ */
+export function decodeRecord<S extends z.ZodType>(schema: S, kv: KeyValue, problems: string[]): z.output<S> | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(kv.value);
+  } catch {
+    problems.push(`${kv.key}: not JSON; ignored`);
+    return undefined;
+  }
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  const first = r.error.issues[0];
+  problems.push(`${kv.key}: ${first ? `${first.path.join('.')}: ${first.message}` : 'invalid'}; ignored`);
+  return undefined;
+}
+
 export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyValue>, revision: number): ClusterSnapshot {
   const k = clusterKeys(cluster);
   const invalid: string[] = [];
   const read = <S extends z.ZodType>(kv: KeyValue, schema: S): Versioned<z.infer<S>> | undefined => {
-    let json: unknown;
-    try {
-      json = JSON.parse(kv.value);
-    } catch {
-      invalid.push(`${kv.key}: not JSON`);
-      return undefined;
-    }
-    const r = schema.safeParse(json);
-    if (!r.success) {
-      invalid.push(`${kv.key}: ${r.error.issues[0]?.message ?? 'invalid'}`);
-      return undefined;
-    }
-    return { value: r.data, revision: kv.modRevision };
+    const value = decodeRecord(schema, kv, invalid);
+    return value === undefined ? undefined : { value, revision: kv.modRevision };
   };
   const name = <S extends z.ZodType>(s: string, schema: S): z.infer<S> | undefined => {
     const r = schema.safeParse(s);
@@ -101,16 +111,16 @@ export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyV
     } else if (key.startsWith(k.failuresPrefix)) {
       const v = read(kv, FailureRecordSchema);
       if (v) failures.push(v);
-    } else if (key === k.maintenanceCluster) maintCluster = true;
+    } else if (key === k.maintenanceCluster) maintCluster = read(kv, MaintenanceIntentSchema) !== undefined;
     else if (key.startsWith(`${k.intentsPrefix}maintenance/group/`)) {
       const g = name(key.slice(`${k.intentsPrefix}maintenance/group/`.length), GroupIdSchema);
-      if (g) maintGroups.add(g);
+      if (g && read(kv, MaintenanceIntentSchema)) maintGroups.add(g);
     } else if (key.startsWith(`${k.intentsPrefix}maintenance/node/`)) {
       const n = name(key.slice(`${k.intentsPrefix}maintenance/node/`.length), NodeIdSchema);
-      if (n) maintNodes.add(n);
+      if (n && read(kv, MaintenanceIntentSchema)) maintNodes.add(n);
     } else if (key.startsWith(`${k.intentsPrefix}standby/`)) {
       const n = name(key.slice(`${k.intentsPrefix}standby/`.length), NodeIdSchema);
-      if (n) standbyNodes.add(n);
+      if (n && read(kv, StandbyIntentSchema)) standbyNodes.add(n);
     } else if (key.startsWith(`${k.intentsPrefix}move/`)) {
       const v = read(kv, MoveIntentSchema);
       const g = name(key.slice(`${k.intentsPrefix}move/`.length), GroupIdSchema);
