@@ -56,7 +56,8 @@ type Fault =
   | { at: number; kind: 'pause'; node: string; forMs: number }
   | { at: number; kind: 'cut'; node: string; forMs: number }
   | { at: number; kind: 'crash-loop'; node: string; forMs: number }
-  | { at: number; kind: 'kill-service'; node: string };
+  | { at: number; kind: 'kill-service'; node: string }
+  | { at: number; kind: 'coordinator-down'; node: string; forMs: number };
 
 function schedule(seed: number): Fault[] {
   const r = rng(seed);
@@ -65,14 +66,15 @@ function schedule(seed: number): Fault[] {
   const faults: Fault[] = [];
   for (let i = 0; i < n; i++) {
     const at = Math.floor((r() * FAULT_PHASE_MS * 0.8) / STEP_MS) * STEP_MS + 2000;
-    const k = Math.floor(r() * 5);
+    const k = Math.floor(r() * 6);
     const node = pick();
     const dur = 500 + Math.floor(r() * 4000);
     if (k === 0) faults.push({ at, kind: 'kill-agent', node, withResources: r() < 0.5, restartAfter: Math.floor(r() * 3000) });
     else if (k === 1) faults.push({ at, kind: 'pause', node, forMs: dur });
     else if (k === 2) faults.push({ at, kind: 'cut', node, forMs: dur });
     else if (k === 3) faults.push({ at, kind: 'crash-loop', node, forMs: dur });
-    else faults.push({ at, kind: 'kill-service', node });
+    else if (k === 4) faults.push({ at, kind: 'kill-service', node });
+    else faults.push({ at, kind: 'coordinator-down', node: 'all', forMs: dur });
   }
   return faults.sort((a, b) => a.at - b.at);
 }
@@ -125,6 +127,12 @@ async function runSeed(seed: number, dir: string): Promise<void> {
 
   for (const sn of nodes) await startAgent(sn);
   for (const f of faults) {
+    if (f.kind === 'coordinator-down') {
+      // The whole store is unreachable for everyone (leases keep expiring meanwhile).
+      at(f.at, () => coord.setUnavailable(true));
+      at(f.at + f.forMs, () => coord.setUnavailable(false));
+      continue;
+    }
     const sn = nodes.find((x) => x.name === f.node);
     if (!sn) continue;
     switch (f.kind) {
@@ -177,6 +185,7 @@ async function runSeed(seed: number, dir: string): Promise<void> {
 
   // Healed: every node is up and reachable, so every group must be active on exactly one node,
   // and on the node its assignment names.
+  coord.setUnavailable(false);
   const snap = parseSnapshot('sim', new Map((await coord.list(clusterKeys('sim').prefix)).items.map((kv) => [kv.key, kv])), 0);
   for (const g of CONFIG.groups) {
     const running = [...world.instances.values()].filter((i) => i.group === g.name);
