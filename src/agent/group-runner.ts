@@ -247,6 +247,8 @@ export class GroupRunner {
     }
     slot.state = 'running';
     slot.detail = res.detail;
+    // Without monitors, a successful start (and readiness) is the only evidence of health there is.
+    if (slot.monitors.length === 0) slot.ladder = { ...slot.ladder, healthy: true };
     this.watchSlot(slot, epoch);
     this.deps.changed();
     return true;
@@ -350,8 +352,9 @@ export class GroupRunner {
         this.queue('give up', async (signal) => {
           this.deps.emit({ kind: 'group-failed', group: this.group, resource: slot.cfg.name, message: `${this.group} gave up on ${this.deps.node}: ${step.reason}`, epoch });
           await this.stopAll(signal);
-          this.gaveUp = { epoch, reason: step.reason };
+          // The failure record goes first: 'failed' must never be visible without it.
           await this.deps.recordGiveUp(epoch, step.reason);
+          this.gaveUp = { epoch, reason: step.reason };
         });
         return;
     }
