@@ -17,3 +17,4 @@ export type {
   EmbeddedCoordinatorOptions,
   RunCoordinatorOptions,
 } from './embedded/index.js';
+export { EtcdCoordinator, connectEtcd, type EtcdCoordinatorOptions } from './etcd/index.js';

@@ -1,0 +1,435 @@
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { Etcd3, type ICompare, type IOptions, type IRequestOp, type IWatchResponse } from 'etcd3';
+import { ClusterError } from '../../domain/errors.js';
+import { parseLeaseId, type LeaseId, type Revision } from '../../domain/ids.js';
+import type {
+  Compare,
+  Coordinator,
+  KeyValue,
+  LeaseRenewal,
+  Opts,
+  TxnOp,
+  TxnResult,
+  WatchEvent,
+} from '../coordinator.js';
+import {
+  classifyEtcdError,
+  compactedError,
+  outcomeUnknownError,
+  unavailableError,
+  watchCancelledError,
+} from './errors.js';
+import { counterOf, isEtcdLeaseId, KeySpace, revisionOf } from './keys.js';
+import { WatchStream } from './watch-stream.js';
+
+export interface EtcdCoordinatorOptions {
+  /** Client URLs of the members, e.g. `http://10.0.0.1:2379` or `10.0.0.1:2379`. At least one. */
+  readonly endpoints: readonly string[];
+  /** Namespace for every key halo writes (default ''), e.g. `/halo/prod`. Callers never see it. */
+  readonly prefix?: string;
+  /** TLS: PEM file paths. Without `ca` the system's root certificates verify the members. */
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
+  readonly auth?: { readonly username: string; readonly password: string };
+  /** How long `connectEtcd` waits for the cluster to answer its probe (default 3000 ms). */
+  readonly dialTimeoutMs?: number;
+  /**
+   * Deadline of one method call, retries on other members included (default 5000 ms). A read that
+   * misses it is HA_COORD_UNAVAILABLE; a write that was sent and misses it is HA_COORD_OUTCOME_UNKNOWN.
+   * A broken watch is reopened for up to this long before it fails.
+   */
+  readonly requestTimeoutMs?: number;
+}
+
+const DEFAULT_DIAL_TIMEOUT_MS = 3000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+/** Pause between attempts on another member: 25, 50, 100, 200, 250, 250… ms. */
+const RETRY_PAUSE_MS = { first: 25, max: 250 } as const;
+
+type GlobalPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+/**
+ * etcd3 retries failed calls three times by default, writes included. A txn resent after its answer
+ * was lost can report a failed compare for a write that was applied, so halo retries itself, and
+ * only what it knows to be safe (see `call`). This policy runs each call once.
+ */
+class SingleAttempt implements GlobalPolicy {
+  declare readonly _altReturn: never;
+  readonly onSuccess: GlobalPolicy['onSuccess'] = () => ({ dispose: () => undefined });
+  readonly onFailure: GlobalPolicy['onFailure'] = () => ({ dispose: () => undefined });
+
+  async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
+    return await fn({ signal: signal ?? new AbortController().signal });
+  }
+}
+
+/**
+ * The production coordinator: an etcd v3 cluster through the `etcd3` gRPC client.
+ *
+ * Mapping onto the contract: revisions are etcd's store revision, a key's create/mod revision and
+ * version; lease ids are etcd's lease ids in decimal. TTLs are granted in whole seconds (rounded up;
+ * etcd may raise them further to its minimum, 1.5 x election timeout) and the granted TTL is
+ * returned. A txn compares mod_revision, or create_revision == 0 for 'absent'; when a compare fails,
+ * the failure branch reads the compared keys at the same revision to report the first that failed.
+ * Reads are linearizable.
+ *
+ * Retries: a call may try several members within `requestTimeoutMs`. Reads retry on any transient
+ * failure; writes retry only when no member took them (see errors.ts), otherwise they fail with
+ * HA_COORD_OUTCOME_UNKNOWN. An abort rejects at once with the signal's reason; a call already sent
+ * cannot be recalled and may still be applied.
+ */
+export class EtcdCoordinator implements Coordinator {
+  readonly endpoints: readonly string[];
+  private readonly client: Etcd3;
+  private readonly keys: KeySpace;
+  private readonly requestTimeoutMs: number;
+  readonly dialTimeoutMs: number;
+  private readonly closing = new AbortController();
+
+  constructor(opts: EtcdCoordinatorOptions) {
+    if (opts.endpoints.length === 0) throw new ClusterError('HA_CONFIG_INVALID', 'etcd: at least one endpoint is required');
+    this.endpoints = [...opts.endpoints];
+    this.keys = new KeySpace(opts.prefix ?? '');
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
+    const options: IOptions = {
+      hosts: [...opts.endpoints],
+      faultHandling: { global: new SingleAttempt() },
+      grpcOptions: {
+        // Reconnect to a member that comes back within a second or two, not grpc's default 120 s cap.
+        'grpc.initial_reconnect_backoff_ms': 250,
+        'grpc.max_reconnect_backoff_ms': 2000,
+      },
+      ...(opts.tls ? { credentials: readCredentials(opts.tls) } : {}),
+      ...(opts.auth ? { auth: { username: opts.auth.username, password: opts.auth.password } } : {}),
+    };
+    this.client = new Etcd3(options);
+  }
+
+  async get(key: string, opts: Opts = {}): Promise<KeyValue | undefined> {
+    const res = await this.call(`get ${JSON.stringify(key)}`, 'read', opts.signal, (o) =>
+      this.client.kv.range({ key: this.keys.key(key) }, o),
+    );
+    const kv = res.kvs[0];
+    return kv === undefined ? undefined : this.keys.keyValue(kv);
+  }
+
+  async list(prefix: string, opts: Opts = {}): Promise<{ readonly items: readonly KeyValue[]; readonly revision: Revision }> {
+    const { key, rangeEnd } = this.keys.range(prefix);
+    const res = await this.call(`list ${JSON.stringify(prefix)}`, 'read', opts.signal, (o) =>
+      this.client.kv.range({ key, range_end: rangeEnd, sort_order: 'Ascend', sort_target: 'Key' }, o),
+    );
+    return { items: res.kvs.map((kv) => this.keys.keyValue(kv)), revision: revisionOf(res.header.revision) };
+  }
+
+  async put(key: string, value: string, opts: Opts & { readonly lease?: LeaseId } = {}): Promise<Revision> {
+    const what = `put ${JSON.stringify(key)}`;
+    opts.signal?.throwIfAborted();
+    const lease = opts.lease === undefined ? undefined : etcdLease(opts.lease, what);
+    const res = await this.call(what, 'write', opts.signal, (o) =>
+      this.client.kv.put(
+        { key: this.keys.key(key), value: Buffer.from(value, 'utf8'), ...(lease === undefined ? {} : { lease }) },
+        o,
+      ),
+    );
+    return revisionOf(res.header.revision);
+  }
+
+  async delete(key: string, opts: Opts = {}): Promise<Revision> {
+    const res = await this.call(`delete ${JSON.stringify(key)}`, 'write', opts.signal, (o) =>
+      this.client.kv.deleteRange({ key: this.keys.key(key) }, o),
+    );
+    return revisionOf(res.header.revision);
+  }
+
+  async deletePrefix(prefix: string, opts: Opts = {}): Promise<number> {
+    const { key, rangeEnd } = this.keys.range(prefix);
+    const res = await this.call(`delete prefix ${JSON.stringify(prefix)}`, 'write', opts.signal, (o) =>
+      this.client.kv.deleteRange({ key, range_end: rangeEnd }, o),
+    );
+    return counterOf(res.deleted);
+  }
+
+  async txn(compares: readonly Compare[], ops: readonly TxnOp[], opts: Opts = {}): Promise<TxnResult> {
+    const what = `txn on ${compares.length} compare(s), ${ops.length} op(s)`;
+    opts.signal?.throwIfAborted();
+    const compare: ICompare[] = compares.map((c) =>
+      c.modRevision === 'absent'
+        ? { key: this.keys.key(c.key), target: 'Create', result: 'Equal', create_revision: 0 }
+        : { key: this.keys.key(c.key), target: 'Mod', result: 'Equal', mod_revision: c.modRevision },
+    );
+    const success: IRequestOp[] = ops.map((op) => {
+      switch (op.kind) {
+        case 'put': {
+          const lease = op.lease === undefined ? undefined : etcdLease(op.lease, what);
+          return {
+            request_put: {
+              key: this.keys.key(op.key),
+              value: Buffer.from(op.value, 'utf8'),
+              ...(lease === undefined ? {} : { lease }),
+            },
+          };
+        }
+        case 'delete':
+          return { request_delete_range: { key: this.keys.key(op.key) } };
+      }
+    });
+    // When a compare fails, read every compared key in the same (atomic) step to say which one.
+    const failure: IRequestOp[] = compares.map((c) => ({ request_range: { key: this.keys.key(c.key) } }));
+    const res = await this.call(what, 'write', opts.signal, (o) => this.client.kv.txn({ compare, success, failure }, o));
+    if (res.succeeded) return { ok: true, revision: revisionOf(res.header.revision) };
+    for (const [i, c] of compares.entries()) {
+      const kv = res.responses[i]?.response_range.kvs[0];
+      const current = kv === undefined ? 'absent' : revisionOf(kv.mod_revision);
+      if (current !== c.modRevision) return { ok: false, key: c.key, current };
+    }
+    throw new ClusterError('HA_INTERNAL', `${what}: etcd reported a failed compare, but every compared key matches`);
+  }
+
+  async grantLease(ttlMs: number, opts: Opts = {}): Promise<{ readonly id: LeaseId; readonly ttlMs: number }> {
+    // etcd grants whole seconds; round up so the lease is never shorter than asked.
+    const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+    const res = await this.call(`grant a ${seconds} s lease`, 'write', opts.signal, (o) =>
+      this.client.leaseClient.leaseGrant({ TTL: seconds }, o),
+    );
+    if (res.error !== '') throw new ClusterError('HA_COORD_UNAVAILABLE', `grant a ${seconds} s lease: etcd refused (${res.error})`);
+    return { id: parseLeaseId(res.ID), ttlMs: counterOf(res.TTL) * 1000 };
+  }
+
+  async renewLease(id: LeaseId, opts: Opts = {}): Promise<LeaseRenewal> {
+    opts.signal?.throwIfAborted();
+    if (!isEtcdLeaseId(id)) return { ok: false };
+    // A keep-alive only extends the lease: repeating it is harmless, so it retries like a read.
+    const res = await this.call(`renew lease ${id}`, 'read', opts.signal, async (o) => {
+      const stream = await this.client.leaseClient.leaseKeepAlive(o);
+      try {
+        return await new Promise<{ readonly TTL: string }>((resolve, reject) => {
+          stream.on('data', resolve);
+          stream.on('error', reject);
+          stream.on('end', () => reject(new Error('etcd ended the keep-alive stream without an answer')));
+          stream.write({ ID: id });
+        });
+      } finally {
+        stream.on('error', () => undefined);
+        // Half-close first: etcd3 counts an error on a writable stream as a member failure.
+        stream.end();
+      }
+    });
+    const ttlSeconds = counterOf(res.TTL);
+    return ttlSeconds > 0 ? { ok: true, ttlMs: ttlSeconds * 1000 } : { ok: false };
+  }
+
+  async revokeLease(id: LeaseId, opts: Opts = {}): Promise<void> {
+    opts.signal?.throwIfAborted();
+    if (!isEtcdLeaseId(id)) return;
+    try {
+      await this.call(`revoke lease ${id}`, 'write', opts.signal, (o) => this.client.leaseClient.leaseRevoke({ ID: id }, o));
+    } catch (e) {
+      if (e instanceof ClusterError && e.code === 'HA_LEASE_LOST') return;
+      throw e;
+    }
+  }
+
+  /**
+   * One etcd watcher from `afterRevision + 1`; each etcd watch response with events is one batch
+   * (etcd never splits one revision's events across responses). When the stream breaks it is
+   * reopened from the last delivered revision, on any member, for up to `requestTimeoutMs`; then
+   * HA_COORD_UNAVAILABLE. A compacted start revision is HA_COORD_COMPACTED.
+   */
+  async *watch(prefix: string, afterRevision: Revision, opts: Opts = {}): AsyncIterable<readonly WatchEvent[]> {
+    const what = `watch ${JSON.stringify(prefix)}`;
+    const { key, rangeEnd } = this.keys.range(prefix);
+    const stops = opts.signal ? [opts.signal, this.closing.signal] : [this.closing.signal];
+    let after: number = afterRevision;
+    let brokenSince: number | undefined;
+    const failures: string[] = [];
+    for (let attempt = 0; ; attempt++) {
+      const stream = new WatchStream(
+        () => this.client.watchClient.watch(),
+        { create_request: { key, range_end: rangeEnd, start_revision: after + 1 } },
+        stops,
+      );
+      try {
+        for (;;) {
+          const item = await stream.next();
+          if (item.kind === 'stopped') return;
+          if (item.kind === 'broken') {
+            const f = classifyEtcdError(item.error, what);
+            if (f.kind === 'final') throw f.error;
+            failures.push(f.detail);
+            break;
+          }
+          const res = item.response;
+          if (res.compact_revision !== '0' && res.compact_revision !== '') throw compactedError(what);
+          if (res.canceled) throw watchCancelledError(what, res.cancel_reason);
+          brokenSince = undefined;
+          failures.length = 0;
+          attempt = 0;
+          const batch = this.events(res);
+          const last = batch.at(-1);
+          if (last === undefined) continue;
+          after = last.kind === 'put' ? last.kv.modRevision : last.modRevision;
+          yield batch;
+        }
+      } finally {
+        stream.close();
+      }
+      brokenSince ??= Date.now();
+      const left = brokenSince + this.requestTimeoutMs - Date.now();
+      if (left <= 0) throw unavailableError(what, this.endpoints, failures, Date.now() - brokenSince);
+      try {
+        await pause(Math.min(retryPause(attempt), left), AbortSignal.any(stops));
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Stop open watches and release connections. Leases are not revoked. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    this.client.close();
+  }
+
+  /** Probe: one linearizable read, retried on every member until `dialTimeoutMs`. */
+  async probe(opts: Opts = {}): Promise<void> {
+    await this.call(
+      'probe',
+      'read',
+      opts.signal,
+      (o) => this.client.kv.range({ key: this.keys.range('').key, limit: 1 }, o),
+      this.dialTimeoutMs,
+    );
+  }
+
+  private events(res: IWatchResponse): WatchEvent[] {
+    return res.events.map((ev): WatchEvent => {
+      switch (ev.type) {
+        case 'Put':
+          return { kind: 'put', kv: this.keys.keyValue(ev.kv) };
+        case 'Delete':
+          return { kind: 'delete', key: this.keys.unkey(ev.kv.key), modRevision: revisionOf(ev.kv.mod_revision) };
+      }
+    });
+  }
+
+  /**
+   * Run one etcd call, on other members again while that is safe, until the call's deadline.
+   * `kind` decides what a lost answer means: a read is retried, a write is HA_COORD_OUTCOME_UNKNOWN.
+   */
+  private async call<T>(
+    what: string,
+    kind: 'read' | 'write',
+    signal: AbortSignal | undefined,
+    attempt: (options: { deadline: Date }) => Promise<T>,
+    budgetMs: number = this.requestTimeoutMs,
+  ): Promise<T> {
+    signal?.throwIfAborted();
+    if (this.closing.signal.aborted) throw new ClusterError('HA_COORD_UNAVAILABLE', `${what}: the etcd client is closed`);
+    const started = Date.now();
+    const deadlineAt = started + budgetMs;
+    const failures: string[] = [];
+    for (let n = 0; ; n++) {
+      // A read leaves time for another member if this one hangs (e.g. cut off from the leader).
+      const attemptEnd = kind === 'read' ? Math.min(deadlineAt, Date.now() + Math.max(budgetMs / 2, 500)) : deadlineAt;
+      try {
+        return await abortable(attempt({ deadline: new Date(attemptEnd) }), signal);
+      } catch (e) {
+        if (signal?.aborted) throw signal.reason;
+        const f = classifyEtcdError(e, what);
+        if (f.kind === 'final') throw f.error;
+        if (f.kind === 'ambiguous' && kind === 'write') throw outcomeUnknownError(what, this.endpoints, f.detail, f.cause);
+        failures.push(f.detail);
+        const left = deadlineAt - Date.now();
+        if (left <= 0 || this.closing.signal.aborted) {
+          throw unavailableError(what, this.endpoints, failures, Date.now() - started, f.cause);
+        }
+        await pause(Math.min(retryPause(n), left), signal);
+      }
+    }
+  }
+}
+
+/**
+ * Connect to an etcd cluster and check that it answers (a linearizable read, so a quorum is up).
+ * Throws HA_COORD_UNAVAILABLE naming the endpoints and the failure when no member answers within
+ * `dialTimeoutMs`.
+ */
+export async function connectEtcd(opts: EtcdCoordinatorOptions, { signal }: Opts = {}): Promise<EtcdCoordinator> {
+  const coord = new EtcdCoordinator(opts);
+  try {
+    await coord.probe(signal ? { signal } : {});
+  } catch (e) {
+    await coord.close();
+    throw e;
+  }
+  return coord;
+}
+
+function readCredentials(tls: NonNullable<EtcdCoordinatorOptions['tls']>): NonNullable<IOptions['credentials']> {
+  const read = (path: string, what: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new ClusterError('HA_CONFIG_INVALID', `etcd TLS ${what} ${path} cannot be read: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e,
+      });
+    }
+  };
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new ClusterError('HA_CONFIG_INVALID', 'etcd TLS: cert and key must be given together');
+  }
+  return {
+    rootCertificate: tls.ca === undefined ? Buffer.from(rootCertificates.join('\n')) : read(tls.ca, 'CA'),
+    ...(tls.cert === undefined ? {} : { certChain: read(tls.cert, 'certificate') }),
+    ...(tls.key === undefined ? {} : { privateKey: read(tls.key, 'key') }),
+  };
+}
+
+/** A halo lease id as etcd's int64; one etcd cannot have issued is a lost lease. */
+function etcdLease(id: LeaseId, what: string): string {
+  if (!isEtcdLeaseId(id)) throw new ClusterError('HA_LEASE_LOST', `${what}: ${JSON.stringify(id)} is not an etcd lease`);
+  return id;
+}
+
+function retryPause(n: number): number {
+  return Math.min(RETRY_PAUSE_MS.first * 2 ** n, RETRY_PAUSE_MS.max);
+}
+
+/** Settle with `p`, or reject with the signal's reason as soon as it aborts. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Wait `ms`, or reject with the signal's reason when it aborts first. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,131 @@
+import {
+  ClientClosedError,
+  EtcdAuthenticationFailedError,
+  EtcdInvalidAuthTokenError,
+  EtcdLeaseInvalidError,
+  EtcdPermissionDeniedError,
+  GRPCInvalidArgumentError,
+  GRPCUnauthenticatedError,
+} from 'etcd3';
+import { ClusterError } from '../../domain/errors.js';
+
+/**
+ * The one place where etcd and gRPC failures become halo errors. Nothing else in halo looks at
+ * etcd3 error classes or gRPC messages.
+ *
+ * A failure is one of:
+ * - `not-sent`: no member took the request (connection refused, no connection, circuit open, the
+ *   member had no leader to propose to, the proposal was dropped). Safe to retry anywhere, writes too.
+ * - `ambiguous`: the request was (or may have been) sent and no answer came (deadline, dropped
+ *   connection, "request timed out", leader changed). A read can be retried; a write's outcome is
+ *   unknown and becomes HA_COORD_OUTCOME_UNKNOWN.
+ * - `final`: an answer that retrying will not change (lease not found, compacted, permission, bad
+ *   request), already mapped.
+ */
+export type EtcdFailure =
+  | { readonly kind: 'not-sent'; readonly detail: string; readonly cause: unknown }
+  | { readonly kind: 'ambiguous'; readonly detail: string; readonly cause: unknown }
+  | { readonly kind: 'final'; readonly error: ClusterError };
+
+/** Messages (gRPC and etcd server) that mean no member accepted the request. */
+const NOT_SENT_MARKERS: readonly string[] = [
+  'No connection established',
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'Name resolution failed',
+  'etcdserver: no leader',
+  'etcdserver: too many requests',
+  'etcdserver: not capable',
+  'raft proposal dropped',
+  'etcdserver: server stopped',
+];
+
+const COMPACTED_MARKERS: readonly string[] = [
+  'required revision has been compacted',
+  'mvcc: required revision has been compacted',
+];
+
+export function classifyEtcdError(e: unknown, what: string): EtcdFailure {
+  if (e instanceof ClusterError) return { kind: 'final', error: e };
+  const message = describe(e);
+  if (e instanceof EtcdLeaseInvalidError || message.includes('requested lease not found')) {
+    return { kind: 'final', error: new ClusterError('HA_LEASE_LOST', `${what}: the lease no longer exists`, { cause: e }) };
+  }
+  if (COMPACTED_MARKERS.some((m) => message.includes(m))) {
+    return { kind: 'final', error: compactedError(what, e) };
+  }
+  if (
+    e instanceof EtcdPermissionDeniedError ||
+    e instanceof EtcdAuthenticationFailedError ||
+    e instanceof EtcdInvalidAuthTokenError ||
+    e instanceof GRPCUnauthenticatedError
+  ) {
+    return { kind: 'final', error: new ClusterError('HA_PERMISSION', `${what}: etcd refused the credentials (${message})`, { cause: e }) };
+  }
+  if (e instanceof GRPCInvalidArgumentError) {
+    return { kind: 'final', error: new ClusterError('HA_BAD_REQUEST', `${what}: etcd rejected the request (${message})`, { cause: e }) };
+  }
+  if (e instanceof ClientClosedError) {
+    return { kind: 'final', error: new ClusterError('HA_COORD_UNAVAILABLE', `${what}: the etcd client is closed`, { cause: e }) };
+  }
+  if (isBrokenCircuit(e) || NOT_SENT_MARKERS.some((m) => message.includes(m))) {
+    return { kind: 'not-sent', detail: message, cause: e };
+  }
+  return { kind: 'ambiguous', detail: message, cause: e };
+}
+
+export function unavailableError(
+  what: string,
+  endpoints: readonly string[],
+  failures: readonly string[],
+  waitedMs: number,
+  cause?: unknown,
+): ClusterError {
+  const distinct = [...new Set(failures)];
+  const why = distinct.length === 0 ? 'no attempt finished' : distinct.slice(-3).join('; ');
+  return new ClusterError(
+    'HA_COORD_UNAVAILABLE',
+    `${what}: no etcd member answered within ${Math.round(waitedMs)} ms (endpoints tried: ${endpoints.join(', ')}): ${why}`,
+    cause === undefined ? {} : { cause },
+  );
+}
+
+export function outcomeUnknownError(what: string, endpoints: readonly string[], detail: string, cause?: unknown): ClusterError {
+  return new ClusterError(
+    'HA_COORD_OUTCOME_UNKNOWN',
+    `${what}: sent to etcd (${endpoints.join(', ')}) but no answer came (${detail}); it may have been applied`,
+    cause === undefined ? {} : { cause },
+  );
+}
+
+export function compactedError(what: string, cause?: unknown): ClusterError {
+  return new ClusterError(
+    'HA_COORD_COMPACTED',
+    `${what}: etcd has compacted the requested history; list again and watch from its revision`,
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/** A watch the server cancelled for another reason than compaction. */
+export function watchCancelledError(what: string, reason: string): ClusterError {
+  if (reason.includes('permission denied')) {
+    return new ClusterError('HA_PERMISSION', `${what}: etcd cancelled the watch (${reason})`);
+  }
+  return new ClusterError('HA_COORD_UNAVAILABLE', `${what}: etcd cancelled the watch (${reason || 'no reason given'})`);
+}
+
+function describe(e: unknown): string {
+  if (isBrokenCircuit(e)) return 'a member that failed repeatedly was skipped (circuit open)';
+  // gRPC appends an empty "Resolution note: " to connection failures.
+  if (e instanceof Error) return e.message.replace(/\.? Resolution note: $/, '');
+  return String(e);
+}
+
+/** cockatiel's BrokenCircuitError (etcd3's per-member circuit breaker is open): nothing was sent. */
+function isBrokenCircuit(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && 'isBrokenCircuitError' in e && e.isBrokenCircuitError === true;
+}

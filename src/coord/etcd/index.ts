@@ -1,0 +1,2 @@
+export { EtcdCoordinator, connectEtcd } from './coordinator.js';
+export type { EtcdCoordinatorOptions } from './coordinator.js';

@@ -1,0 +1,252 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Etcd3 } from 'etcd3';
+import { connectEtcd, EtcdCoordinator } from '../../src/coord/etcd/index.js';
+import type { WatchEvent } from '../../src/coord/coordinator.js';
+import { isClusterError, type ErrorCode } from '../../src/domain/errors.js';
+import type { Revision } from '../../src/domain/ids.js';
+import { etcdSkipReason, freePort, startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
+import { coordinatorContract } from './coordinator.contract.js';
+
+const skip = etcdSkipReason();
+
+if (skip !== undefined) {
+  test('etcd coordinator', (t) => t.skip(skip));
+} else {
+  describe('etcd (3-member cluster)', () => {
+    let cluster: EtcdCluster | undefined;
+    const endpoints = (): string[] => {
+      if (!cluster) throw new Error('etcd cluster did not start');
+      return [...cluster.endpoints];
+    };
+    /** Each coordinator gets its own namespace, so tests never see each other's keys. */
+    const namespace = (): string => `/halo-test/${randomBytes(6).toString('hex')}`;
+
+    before(async () => {
+      cluster = await startEtcdCluster({ members: 3 });
+    });
+    after(async () => {
+      await cluster?.stop();
+    });
+
+    coordinatorContract('etcd', async () => {
+      const coord = new EtcdCoordinator({ endpoints: endpoints(), prefix: namespace() });
+      return {
+        coord,
+        cleanup: async () => {
+          await coord.deletePrefix('');
+          await coord.close();
+        },
+      };
+    });
+
+    describe('etcd specifics', () => {
+      test('connect to endpoints where nothing listens: HA_COORD_UNAVAILABLE naming each endpoint', async () => {
+        const dead = [`127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`];
+        const started = Date.now();
+        await assert.rejects(connectEtcd({ endpoints: dead, dialTimeoutMs: 800 }), (e: unknown) => {
+          assert.ok(isClusterError(e, 'HA_COORD_UNAVAILABLE'), `expected HA_COORD_UNAVAILABLE, got ${String(e)}`);
+          for (const ep of dead) assert.ok(e.message.includes(ep), `message must name ${ep}: ${e.message}`);
+          assert.match(e.message, /ECONNREFUSED/);
+          return true;
+        });
+        assert.ok(Date.now() - started < 3000, 'gave up within its dial timeout (plus slack)');
+      });
+
+      test('a member that accepts connections but never answers: reads fail in time, aborts reject at once', async () => {
+        const silent = await silentServer();
+        const coord = new EtcdCoordinator({ endpoints: [silent.endpoint], requestTimeoutMs: 600 });
+        try {
+          const started = Date.now();
+          await expectCode(coord.get('/k'), 'HA_COORD_UNAVAILABLE');
+          assert.ok(Date.now() - started < 2000, `read gave up after ${Date.now() - started} ms`);
+
+          const ac = new AbortController();
+          const reason = new Error('caller gave up');
+          const pending = coord.put('/k', 'v', { signal: ac.signal });
+          setTimeout(() => ac.abort(reason), 50);
+          const abortAt = Date.now();
+          await assert.rejects(pending, (e: unknown) => e === reason);
+          assert.ok(Date.now() - abortAt < 300, 'rejected promptly after the abort');
+        } finally {
+          await coord.close();
+          await silent.close();
+        }
+      });
+
+      test('TTLs are granted in whole seconds, rounded up, and reported as granted', async () => {
+        const coord = new EtcdCoordinator({ endpoints: endpoints(), prefix: namespace() });
+        const raw = new Etcd3({ hosts: endpoints() });
+        try {
+          for (const [asked, granted] of [
+            [1, 1000],
+            [1000, 1000],
+            [1001, 2000],
+            [2500, 3000],
+          ] as const) {
+            const lease = await coord.grantLease(asked);
+            assert.equal(lease.ttlMs, granted, `asked ${asked} ms`);
+            const ttl = await raw.leaseClient.leaseTimeToLive({ ID: lease.id });
+            assert.equal(Number(ttl.grantedTTL) * 1000, granted, 'etcd holds the TTL that was reported');
+            assert.deepEqual(await coord.renewLease(lease.id), { ok: true, ttlMs: granted });
+            await coord.revokeLease(lease.id);
+          }
+        } finally {
+          raw.close();
+          await coord.close();
+        }
+      });
+
+      test('the key prefix namespaces every key and is invisible to callers', async () => {
+        const ns = namespace();
+        const a = new EtcdCoordinator({ endpoints: endpoints(), prefix: `${ns}/a` });
+        const b = new EtcdCoordinator({ endpoints: endpoints(), prefix: `${ns}/b` });
+        const raw = new Etcd3({ hosts: endpoints() });
+        try {
+          await a.put('/k', 'from a');
+          assert.equal(await b.get('/k'), undefined);
+          assert.deepEqual((await b.list('')).items, []);
+          assert.equal(await raw.get(`${ns}/a/k`).string(), 'from a');
+          assert.deepEqual(
+            (await a.list('')).items.map((kv) => kv.key),
+            ['/k'],
+          );
+          assert.equal(await b.deletePrefix(''), 0);
+          assert.equal(await a.deletePrefix(''), 1);
+        } finally {
+          raw.close();
+          await a.close();
+          await b.close();
+        }
+      });
+
+      test('SIGKILL of the leader: operations and an open watch resume with the two members left', async (t) => {
+        const c = cluster;
+        assert.ok(c, 'cluster started');
+        // A short call deadline: a write sent to a follower just as the leader dies waits for it.
+        const coord = new EtcdCoordinator({ endpoints: endpoints(), prefix: namespace(), requestTimeoutMs: 1500 });
+        const watchAbort = new AbortController();
+        const leader = await c.leaderIndex();
+        try {
+          const r0 = await coord.put('/before', 'x');
+          const seen = watchUntil(coord, '/', r0, (e) => e.kind === 'put' && e.kv.key === '/after', watchAbort.signal);
+
+          const killedAt = Date.now();
+          await c.stopMember(leader, 'SIGKILL');
+          let resumedAt: number | undefined;
+          const failures = new Map<string, number>();
+          while (resumedAt === undefined && Date.now() - killedAt < 10_000) {
+            try {
+              await coord.put('/after', 'y');
+              resumedAt = Date.now();
+            } catch (e) {
+              const code = isClusterError(e) ? e.code : String(e);
+              failures.set(code, (failures.get(code) ?? 0) + 1);
+              assert.ok(
+                isClusterError(e, 'HA_COORD_UNAVAILABLE') || isClusterError(e, 'HA_COORD_OUTCOME_UNKNOWN'),
+                `a write during the election fails as unavailable or unknown, not ${String(e)}`,
+              );
+            }
+          }
+          assert.ok(resumedAt !== undefined, `writes did not resume within 10 s (failures: ${JSON.stringify([...failures])})`);
+          const resumeMs = resumedAt - killedAt;
+          t.diagnostic(`writes resumed ${resumeMs} ms after SIGKILL of the leader; failed attempts: ${JSON.stringify([...failures])}`);
+          assert.ok(resumeMs < 5000, `writes resumed only after ${resumeMs} ms`);
+
+          assert.equal((await coord.get('/before'))?.value, 'x');
+          const got = await coord.get('/after');
+          assert.equal(got?.value, 'y');
+          const tx = await coord.txn([{ key: '/after', modRevision: got?.modRevision ?? ('absent' as const) }], [
+            { kind: 'put', key: '/after', value: 'z' },
+          ]);
+          assert.equal(tx.ok, true);
+          const lease = await coord.grantLease(1000);
+          assert.equal((await coord.renewLease(lease.id)).ok, true);
+          await coord.revokeLease(lease.id);
+
+          const events = await seen;
+          assert.ok(
+            events.some((e) => e.kind === 'put' && e.kv.key === '/after'),
+            `the watch opened before the kill saw the write after it: ${JSON.stringify(events.map(summary))}`,
+          );
+        } finally {
+          watchAbort.abort();
+          await coord.deletePrefix('').catch(() => undefined);
+          await coord.close();
+          if (!c.members[leader]?.running) await c.startMember(leader);
+        }
+      });
+
+      test('a watch from compacted history is HA_COORD_COMPACTED; watching from a fresh list works', async () => {
+        const coord = new EtcdCoordinator({ endpoints: endpoints(), prefix: namespace() });
+        const raw = new Etcd3({ hosts: endpoints() });
+        try {
+          const from = (await coord.list('')).revision;
+          let last: Revision = from;
+          for (let i = 0; i < 3; i++) last = await coord.put('/k', String(i));
+          await raw.kv.compact({ revision: last, physical: true });
+          const it = coord.watch('/', from, { signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]();
+          await expectCode(it.next(), 'HA_COORD_COMPACTED');
+
+          const { revision } = await coord.list('');
+          const fresh = watchUntil(coord, '/', revision, () => true, AbortSignal.timeout(5000));
+          const r = await coord.put('/k', 'after');
+          assert.deepEqual((await fresh).map(summary), [['put', '/k', 'after', r]]);
+        } finally {
+          raw.close();
+          await coord.deletePrefix('');
+          await coord.close();
+        }
+      });
+    });
+  });
+}
+
+function summary(e: WatchEvent): [string, string, string | undefined, Revision] {
+  return e.kind === 'put' ? ['put', e.kv.key, e.kv.value, e.kv.modRevision] : ['delete', e.key, undefined, e.modRevision];
+}
+
+/** Collect watch events until one matches `done` (or the signal ends the watch). */
+async function watchUntil(
+  coord: EtcdCoordinator,
+  prefix: string,
+  after: Revision,
+  done: (e: WatchEvent) => boolean,
+  signal: AbortSignal,
+): Promise<WatchEvent[]> {
+  const out: WatchEvent[] = [];
+  for await (const batch of coord.watch(prefix, after, { signal })) {
+    out.push(...batch);
+    if (batch.some(done)) break;
+  }
+  return out;
+}
+
+async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(isClusterError(e, code), `expected ClusterError ${code}, got ${String(e)}`);
+    return true;
+  });
+}
+
+/** A TCP server that accepts connections and never says anything: a hung member. */
+async function silentServer(): Promise<{ readonly endpoint: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const srv: Server = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  return {
+    endpoint: `127.0.0.1:${port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+    },
+  };
+}
