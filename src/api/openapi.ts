@@ -41,7 +41,7 @@ const errorResponses = (...statuses: number[]): Json =>
 
 const errorDescriptions: Record<number, string> = {
   400: 'HA_BAD_REQUEST or HA_CONFIG_INVALID: the request names the field that is wrong',
-  404: 'HA_NOT_FOUND: unknown group, node or configuration',
+  404: 'HA_NOT_FOUND: unknown group, node or configuration (or metrics not enabled)',
   409: 'HA_CONFLICT: a concurrent change won; re-read and retry',
   503: 'HA_COORD_UNAVAILABLE: this node cannot reach the coordinator; ask another node',
 };
@@ -51,6 +51,8 @@ const body = (name: string): Json => ({ required: false, content: { 'application
 const groupParam = { name: 'group', in: 'path', required: true, schema: { type: 'string' } };
 const nodeParam = { name: 'node', in: 'path', required: true, schema: { type: 'string' } };
 const intQuery = (name: string, description: string) => ({ name, in: 'query', required: false, description, schema: { type: 'integer', minimum: 0 } });
+
+const timeQuery = (name: string, description: string) => ({ name, in: 'query', required: false, description, schema: { type: 'string' } });
 
 let cached: Json | undefined;
 
@@ -136,6 +138,26 @@ export function openApiDocument(): Json {
           description: 'Each message is `event: event`, `id: <revision>`, `data: <EventItem JSON>`. Honours Last-Event-ID. A failure ends the stream with `event: error`.',
           parameters: [intQuery('limit', 'events of the existing tail (default 100)'), intQuery('after', 'start after this revision')],
           responses: { '200': { description: 'event stream', content: { 'text/event-stream': { schema: ref('EventItem') } } }, ...errorResponses(400, 503) },
+        },
+      },
+      '/v1/report': {
+        get: {
+          operationId: 'getReport',
+          summary: 'Availability report: uptime, nines, MTBF/MTTR and incidents per group, from the event log',
+          description: 'Times are epoch milliseconds, ISO 8601, or a duration before now (30m, 24h, 7d). See docs/availability.md for how incidents are accounted.',
+          parameters: [
+            timeQuery('since', 'window start (default: 24 h before until)'),
+            timeQuery('until', 'window end (default and maximum: now)'),
+            { name: 'group', in: 'query', required: false, description: 'only this group', schema: { type: 'string' } },
+          ],
+          responses: { '200': json(ref('ReportResponse'), 'report'), ...errorResponses(400, 404, 503) },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'getMetrics',
+          summary: 'Prometheus metrics of this node (text exposition format 0.0.4)',
+          responses: { '200': { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errorResponses(404) },
         },
       },
       '/v1/config': {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { RedundancySchema } from '../domain/config.js';
 import { ErrorCodes, type ErrorCode } from '../domain/errors.js';
-import { EpochSchema, GroupIdSchema, NodeIdSchema } from '../domain/ids.js';
+import { EpochSchema, GroupIdSchema, NodeIdSchema, ResourceIdSchema } from '../domain/ids.js';
 import {
   AssignmentSchema,
   ClusterEventSchema,
@@ -90,6 +90,39 @@ export const EventsQuerySchema = z.strictObject({
 
 export const WhyQuerySchema = z.strictObject({
   limit: intFromQuery(1, 1000).optional(),
+});
+
+/** A point in time in a query: epoch milliseconds, an ISO 8601 time, or a duration before now (90s, 15m, 24h, 7d, 2w). */
+export type TimeRef = { readonly kind: 'at'; readonly at: number } | { readonly kind: 'ago'; readonly ms: number };
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** Parses a TimeRef; undefined when `s` is none of the accepted forms. */
+export function parseTimeRef(s: string): TimeRef | undefined {
+  if (/^\d{1,15}$/.test(s)) return { kind: 'at', at: Number(s) };
+  const rel = /^(\d{1,9})(ms|s|m|h|d|w)$/.exec(s);
+  if (rel) return { kind: 'ago', ms: Number(rel[1]) * (UNIT_MS[rel[2] ?? ''] ?? 1) };
+  if (/^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s)) {
+    const at = Date.parse(s);
+    if (Number.isFinite(at)) return { kind: 'at', at };
+  }
+  return undefined;
+}
+
+const TimeRefSchema = z.string().transform((s, ctx): TimeRef => {
+  const t = parseTimeRef(s);
+  if (t !== undefined) return t;
+  ctx.addIssue({ code: 'custom', message: 'expected epoch milliseconds, an ISO 8601 time (2025-01-31T14:00:00Z) or a duration before now (30m, 24h, 7d)' });
+  return z.NEVER;
+});
+
+export const ReportQuerySchema = z.strictObject({
+  /** Window start; default 24 hours before `until`. */
+  since: TimeRefSchema.optional(),
+  /** Window end; default now (a later time is taken as now). */
+  until: TimeRefSchema.optional(),
+  /** Only this group. */
+  group: GroupIdSchema.optional(),
 });
 
 export const ConfigSourceRequestSchema = z.strictObject({
@@ -252,6 +285,91 @@ export const ConfigApplyResponseSchema = z.strictObject({
 });
 export type ConfigApplyResponse = z.infer<typeof ConfigApplyResponseSchema>;
 
+/** The first event that took a group's service down (see docs/availability.md). */
+export const IncidentCauseSchema = z.strictObject({
+  kind: z.enum(['monitor-failed', 'node-lost', 'fenced', 'group-failed', 'restarted', 'stopped', 'failover', 'switchover']),
+  at: z.number(),
+  node: NodeIdSchema.nullable(),
+  resource: ResourceIdSchema.nullable(),
+  message: z.string(),
+});
+
+export const IncidentSchema = z.strictObject({
+  group: GroupIdSchema,
+  /** A planned move (switchover, evacuation, failback): downtime, but not a failure. */
+  planned: z.boolean(),
+  cause: IncidentCauseSchema,
+  /** When the service stopped serving (may precede the window). */
+  downAt: z.number(),
+  detectedAt: z.number(),
+  /** When an instance served again; null while open at the end of the window. */
+  recoveredAt: z.number().nullable(),
+  recoveredOn: NodeIdSchema.nullable(),
+  /** recoveredAt is when an in-place restart was issued (the log has no event for its end). */
+  recoveryEstimated: z.boolean(),
+  detectionMs: z.number(),
+  /** Detected -> serving again. */
+  recoveryMs: z.number().nullable(),
+  /** Down -> serving again: the recovery time achieved (RTO). */
+  outageMs: z.number().nullable(),
+  /** Downtime inside the window. */
+  downInWindowMs: z.number(),
+  actions: z.array(
+    z.strictObject({
+      kind: z.enum(['restart', 'failover', 'switchover', 'place']),
+      at: z.number(),
+      node: NodeIdSchema.nullable(),
+      resource: ResourceIdSchema.nullable(),
+    }),
+  ),
+  /** Data lost (RPO achieved) in ms of writes; null when there is no replicated data to judge. */
+  rpoMs: z.number().nullable(),
+});
+export type IncidentBody = z.infer<typeof IncidentSchema>;
+
+const availabilityStats = {
+  observedMs: z.number(),
+  upMs: z.number(),
+  downMs: z.number(),
+  plannedDownMs: z.number(),
+  /** Fraction in [0, 1]; null when nothing was accounted. */
+  uptime: z.number().nullable(),
+  /** -log10(1 - uptime); null when uptime is 1 (no downtime: infinitely many nines) or unknown. */
+  nines: z.number().nullable(),
+  failures: z.number().int(),
+  plannedMoves: z.number().int(),
+  open: z.number().int(),
+  mtbfMs: z.number().nullable(),
+  mttrMs: z.number().nullable(),
+};
+
+export const AvailabilityStatsSchema = z.strictObject(availabilityStats);
+
+export const GroupAvailabilitySchema = z.strictObject({
+  group: GroupIdSchema,
+  from: z.number(),
+  to: z.number(),
+  /** Start of accounting inside the window; null when the group never started. */
+  observedFrom: z.number().nullable(),
+  ...availabilityStats,
+  incidents: z.array(IncidentSchema),
+  planned: z.array(IncidentSchema),
+});
+export type GroupAvailabilityBody = z.infer<typeof GroupAvailabilitySchema>;
+
+export const ReportResponseSchema = z.strictObject({
+  cluster: z.string(),
+  servedBy: NodeIdSchema,
+  from: z.number(),
+  to: z.number(),
+  /** Cluster roll-up over the groups below (time-weighted). */
+  summary: AvailabilityStatsSchema,
+  groups: z.array(GroupAvailabilitySchema),
+  /** E.g. event records that did not parse and were left out. */
+  warnings: z.array(z.string()),
+});
+export type ReportResponse = z.infer<typeof ReportResponseSchema>;
+
 /** Component names in /openapi.json: requests are documented as input, responses as output. */
 export const requestSchemas = {
   SwitchoverRequest: SwitchoverRequestSchema,
@@ -278,4 +396,8 @@ export const responseSchemas = {
   ConfigResponse: ConfigResponseSchema,
   ConfigValidateResponse: ConfigValidateResponseSchema,
   ConfigApplyResponse: ConfigApplyResponseSchema,
+  Incident: IncidentSchema,
+  AvailabilityStats: AvailabilityStatsSchema,
+  GroupAvailability: GroupAvailabilitySchema,
+  ReportResponse: ReportResponseSchema,
 } as const;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Registry } from 'prom-client';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { formatIssues, parseConfigText } from '../config/index.js';
 import type { Coordinator } from '../coord/coordinator.js';
@@ -11,7 +12,9 @@ import { listJournal } from '../observability/journal.js';
 import type { Clock } from '../platform/clock.js';
 import { ConfigRejectedError, httpStatusOf, parseRequest } from './errors.js';
 import { findGroup, findNode, groupView, nodeViews, observeCluster, readStoredConfig, statusOf } from './observe.js';
+import { registerMetricsRoute } from './metrics-route.js';
 import { openApiDocument } from './openapi.js';
+import { registerReportRoute } from './report.js';
 import {
   CleanupRequestSchema,
   ConfigSourceRequestSchema,
@@ -48,6 +51,8 @@ export interface ApiDeps {
   readonly logger?: false | object;
   /** SSE keep-alive comment interval; default 15 s. */
   readonly sseKeepAliveMs?: number;
+  /** This process's metrics (observability/metrics.ts createMetrics()); without it GET /metrics is 404. */
+  readonly metrics?: { readonly registry: Registry };
 }
 
 /** Default number of events returned when no limit is given. */
@@ -203,6 +208,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.get('/openapi.json', async () => openApiDocument());
+
+  registerReportRoute(app, { coord, cluster, self, clock });
+  registerMetricsRoute(app, deps.metrics);
 
   // ------------------------------------------------------------------ intents
 
