@@ -1,0 +1,237 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import {
+  benchCrash,
+  benchHang,
+  benchNodeLoss,
+  benchSwitchover,
+  CLUSTER_SETUP,
+  measureStandaloneStart,
+  PROBE,
+  TestCluster,
+  type Series,
+} from './failover.js';
+import { benchFootprint, type FootprintResult } from './footprint.js';
+import { formatTable, summarize, type Summary, type TableRow } from './stats.js';
+
+/**
+ * `npm run bench`: failover and footprint figures of halo on this machine, against real processes.
+ * Prints progress and a table to stderr and one JSON object to stdout (also written to
+ * bench/results.json, or HALO_BENCH_OUT). Figures only: the exit code is 0 unless the bench
+ * itself crashes.
+ *
+ * Environment:
+ *   HALO_BENCH_TRIALS  trials per timing scenario (default 20)
+ *   HALO_BENCH_SAMPLE_MS  CPU/RSS sampling window (default 30000)
+ *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,footprint (default all)
+ *   HALO_BENCH_OUT     where to write the JSON (default bench/results.json)
+ */
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'footprint'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+function intEnv(name: string, dflt: number, min: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function selected(): ReadonlySet<Scenario> {
+  const v = process.env['HALO_BENCH_ONLY'];
+  if (v === undefined || v.trim() === '') return new Set(SCENARIOS);
+  const out = new Set<Scenario>();
+  for (const s of v.split(',').map((x) => x.trim())) {
+    const hit = SCENARIOS.find((x) => x === s);
+    if (!hit) throw new Error(`HALO_BENCH_ONLY: unknown scenario ${JSON.stringify(s)}; known: ${SCENARIOS.join(', ')}`);
+    out.add(hit);
+  }
+  return out;
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+const sum = (s: Series): Summary => summarize(s.samples, s.timedOut);
+
+/** Each sample minus a constant (the app's own start time). */
+function minus(s: Series, by: number): Series {
+  return { samples: s.samples.map((x) => x - by), timedOut: s.timedOut };
+}
+
+interface Targets {
+  readonly crashBeyondAppStartP99Ms: number;
+  readonly nodeLossP99Ms: number;
+  readonly agentRssMb: number;
+  readonly agentIdleCpuPercent: number;
+}
+
+async function main(): Promise<void> {
+  const trials = intEnv('HALO_BENCH_TRIALS', 20, 1);
+  const sampleMs = intEnv('HALO_BENCH_SAMPLE_MS', 30_000, 1000);
+  const only = selected();
+  const outFile = process.env['HALO_BENCH_OUT'] ?? join(ROOT, 'bench', 'results.json');
+  const startedAt = new Date();
+  const began = Date.now();
+
+  const demo: unknown = parse(readFileSync(join(ROOT, 'examples', 'demo.yaml'), 'utf8'));
+  const demoTiming: unknown = typeof demo === 'object' && demo !== null ? Reflect.get(demo, 'timing') : null;
+  const leaseTtlMs = typeof demoTiming === 'object' && demoTiming !== null ? Number(Reflect.get(demoTiming, 'leaseTtlMs')) : NaN;
+  const targets: Targets = {
+    crashBeyondAppStartP99Ms: 50,
+    nodeLossP99Ms: leaseTtlMs + 500,
+    agentRssMb: 80,
+    agentIdleCpuPercent: 1,
+  };
+
+  const cpuList = cpus();
+  const machine = {
+    cores: cpuList.length,
+    cpuModel: cpuList[0]?.model ?? 'unknown',
+    memoryGb: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    node: process.version,
+  };
+  log(`halo bench: ${trials} trials per scenario, ${machine.cores} cores (${machine.cpuModel}), node ${machine.node}`);
+
+  const figures: Record<string, unknown> = {};
+  const rows: TableRow[] = [];
+  let clusterConfig: unknown = null;
+
+  // 0. The app's own start time: the sample service alone, same node binary, same probe loop.
+  let appStartP50: number | null = null;
+  if (only.has('start') || only.has('crash')) {
+    log('app start (sample service alone, spawn -> first answer):');
+    const s = await measureStandaloneStart(trials, '127.0.89.2', 28_191, log);
+    const sm = sum(s);
+    appStartP50 = sm.p50;
+    figures['appStandaloneStartMs'] = sm;
+    rows.push({ label: 'sample service alone: spawn -> answers', unit: 'ms', summary: sm });
+  }
+
+  const needCluster = (['crash', 'hang', 'nodeloss', 'switchover'] as const).some((s) => only.has(s));
+  if (needCluster) {
+    const c = new TestCluster(CLUSTER_SETUP);
+    try {
+      log(`starting a 3-node cluster in ${c.dir}`);
+      await c.start();
+      clusterConfig = { overrides: CLUSTER_SETUP, yaml: readFileSync(c.configFile, 'utf8') };
+
+      if (only.has('crash')) {
+        log('1. process crash (SIGKILL of the service) -> serving again on the same node:');
+        const r = await benchCrash(c, trials, log);
+        const raw = sum(r.raw);
+        const beyond = appStartP50 === null ? null : sum(minus(r.raw, appStartP50));
+        figures['crash'] = {
+          killToServingMs: raw,
+          appStartSubtractedMs: appStartP50,
+          beyondAppStartMs: beyond,
+          killToNewProcessStartedAtMs: sum(r.killToAppStartedAt),
+          breakdownMs: {
+            resolution: '10 ms (process start times from /proc)',
+            killToNewGuardCreated: sum(r.killToGuardSpawn),
+            guardCreatedToServiceCreated: sum(r.guardToServiceSpawn),
+            serviceCreatedToServing: sum(r.serviceSpawnToServing),
+          },
+          movedToAnotherNode: r.movedAway,
+          target: `beyond app start <= ${targets.crashBeyondAppStartP99Ms} ms p99`,
+        };
+        rows.push({ label: '1. crash -> serving again (raw)', unit: 'ms', summary: raw });
+        if (beyond) rows.push({ label: `   beyond app start (raw - ${appStartP50} ms)`, unit: 'ms', summary: beyond, target: `p99 <= ${targets.crashBeyondAppStartP99Ms}` });
+        rows.push({ label: '   kill -> new guard process created', unit: 'ms', summary: sum(r.killToGuardSpawn) });
+        rows.push({ label: '   guard created -> service created', unit: 'ms', summary: sum(r.guardToServiceSpawn) });
+        rows.push({ label: '   service created -> serving', unit: 'ms', summary: sum(r.serviceSpawnToServing) });
+      }
+
+      if (only.has('hang')) {
+        log('2. hung app (SIGSTOP of the service) -> new instance answers:');
+        const r = await benchHang(c, trials, log);
+        figures['hang'] = {
+          stopToServingMs: sum(r.recovered),
+          stopToFailureDeclaredMs: sum(r.detected),
+          movedToAnotherNode: r.movedAway,
+          config: { monitor: 'http /health, intervalMs 500, timeoutMs 400, failureThreshold 2', stopTimeoutMs: CLUSTER_SETUP.stopTimeoutMs },
+        };
+        rows.push({ label: '2. hung app -> new instance answers', unit: 'ms', summary: sum(r.recovered) });
+        rows.push({ label: '   hung -> failure declared (event)', unit: 'ms', summary: sum(r.detected) });
+      }
+
+      if (only.has('nodeloss')) {
+        log('3. node loss (SIGKILL of agent, guard and service) -> serving on another node:');
+        const r = await benchNodeLoss(c, trials, log);
+        figures['nodeLoss'] = {
+          killToServingElsewhereMs: sum(r.serving),
+          whenControllerWasLostMs: sum(r.servingControllerLost),
+          whenControllerSurvivedMs: sum(r.servingControllerSurvived),
+          killToNodeLostEventMs: sum(r.leaseExpired),
+          leaseTtlMs,
+          target: `<= ${targets.nodeLossP99Ms} ms p99 (lease TTL + 500 ms)`,
+        };
+        rows.push({ label: '3. node loss -> serving elsewhere', unit: 'ms', summary: sum(r.serving), target: `p99 <= ${targets.nodeLossP99Ms}` });
+        rows.push({ label: '   controller on a surviving node', unit: 'ms', summary: sum(r.servingControllerSurvived) });
+        rows.push({ label: '   controller lost with the node', unit: 'ms', summary: sum(r.servingControllerLost) });
+        rows.push({ label: '   kill -> node-lost event', unit: 'ms', summary: sum(r.leaseExpired) });
+      }
+
+      if (only.has('switchover')) {
+        log('4. switchover (POST /v1/groups/web/switchover) -> new node serves:');
+        const r = await benchSwitchover(c, trials, log);
+        figures['switchover'] = { requestToServingMs: sum(r.serving), requestToApiShowsRunningMs: sum(r.apiView), refused: r.refused };
+        rows.push({ label: '4. switchover -> target serves', unit: 'ms', summary: sum(r.serving) });
+        rows.push({ label: '   switchover -> API shows it running', unit: 'ms', summary: sum(r.apiView) });
+      }
+    } finally {
+      log('stopping the cluster');
+      await c.stop();
+    }
+  }
+
+  if (only.has('footprint')) {
+    log(`5. agent footprint: settle 5 s, then sample ${sampleMs / 1000} s`);
+    const base: FootprintResult = await benchFootprint(
+      { monitors: 1, intervalMs: 1000, settleMs: 5000, sampleMs, address: '127.0.89.1', portBase: 27_600 },
+      log,
+    );
+    const full: FootprintResult = await benchFootprint(
+      { monitors: 100, intervalMs: 1000, settleMs: 5000, sampleMs, address: '127.0.89.1', portBase: 27_610 },
+      log,
+    );
+    figures['footprint'] = { baseline1Monitor: base, monitors100: full, target: `RSS <= ${targets.agentRssMb} MB, idle CPU <= ${targets.agentIdleCpuPercent} %` };
+    rows.push({ label: '5. agent RSS, 1 monitor (max)', unit: 'MB', summary: null, value: base.agentRssMb.max });
+    rows.push({ label: '   agent CPU, 1 monitor', unit: '% core', summary: null, value: base.agentCpuPercent });
+    rows.push({ label: '   agent RSS, 100 monitors @1 s (max)', unit: 'MB', summary: null, value: full.agentRssMb.max, target: `<= ${targets.agentRssMb}` });
+    rows.push({ label: '   agent CPU, 100 monitors @1 s', unit: '% core', summary: null, value: full.agentCpuPercent, target: `<= ${targets.agentIdleCpuPercent}` });
+  }
+
+  const result = {
+    bench: 'halo',
+    startedAt: startedAt.toISOString(),
+    durationS: Math.round((Date.now() - began) / 1000),
+    machine,
+    trials,
+    probe: { ...PROBE, note: 'GET / on a fresh connection per probe; one round every everyMs' },
+    percentiles: 'nearest rank; with 20 samples p99 is the largest sample',
+    targets,
+    figures,
+    cluster: clusterConfig,
+  };
+  log('');
+  log(formatTable(rows));
+  log('');
+  const json = JSON.stringify(result, null, 2);
+  writeFileSync(outFile, `${json}\n`);
+  log(`written to ${outFile}`);
+  process.stdout.write(`${json}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench crashed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});
