@@ -12,6 +12,7 @@ import {
   MaintenanceResponseSchema,
   MoveAcceptedSchema,
   NodeStandbyResponseSchema,
+  ReportResponseSchema,
   StatusResponseSchema,
   WhyResponseSchema,
   type CleanupResponse,
@@ -25,6 +26,7 @@ import {
   type MaintenanceResponse,
   type MoveAccepted,
   type NodeStandbyResponse,
+  type ReportResponse,
   type StatusResponse,
   type WhyResponse,
 } from '../api/schemas.js';
@@ -115,6 +117,12 @@ export class ApiClient {
   }
   why(group: string, limit: number | undefined, o: CallOpts = {}): Promise<WhyResponse> {
     return this.call('GET', `/v1/groups/${enc(group)}/why${query({ limit })}`, WhyResponseSchema, undefined, o);
+  }
+  /** Availability report; times are epoch ms, ISO 8601 or a duration before now (24h), passed through as given. */
+  report(q: { readonly since?: string; readonly until?: string; readonly group?: string } = {}, o: CallOpts = {}): Promise<ReportResponse> {
+    const parts = Object.entries(q).filter((e): e is [string, string] => e[1] !== undefined);
+    const qs = parts.length === 0 ? '' : `?${parts.map(([k, v]) => `${k}=${enc(v)}`).join('&')}`;
+    return this.call('GET', `/v1/report${qs}`, ReportResponseSchema, undefined, o);
   }
   getConfig(o: CallOpts = {}): Promise<ConfigResponse> {
     return this.call('GET', '/v1/config', ConfigResponseSchema, undefined, o);

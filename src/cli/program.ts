@@ -6,7 +6,7 @@ import { ClusterError, isClusterError } from '../domain/errors.js';
 import { SystemClock, type Clock } from '../platform/clock.js';
 import { ApiClient } from './client.js';
 import { formatDuration } from './format.js';
-import { renderEventLine, renderEvents, renderGroup, renderJournal, renderStatus } from './views.js';
+import { renderEventLine, renderEvents, renderGroup, renderJournal, renderReport, renderReportCsv, renderStatus } from './views.js';
 
 /** Where the CLI writes and what it reads from its environment; injected so it can run in-process. */
 export interface CliIo {
@@ -23,6 +23,8 @@ export const DEFAULT_API_URLS = 'http://127.0.0.11:7401,http://127.0.0.12:7402,h
 const POLL_MS = 200;
 
 type Output = 'table' | 'json';
+/** -o csv exists for the commands that print rows of records (report). */
+type OutputOption = Output | 'csv';
 
 /** Thrown to end the program with an exit code after the reason was already printed. */
 class Exit extends Error {
@@ -66,7 +68,7 @@ export function buildProgram(io: CliIo): Command {
     .description('halo: application-level high availability. Talks to any node\'s API (--api, or HALO_API).')
     .version(version(), '-V, --version')
     .addOption(new Option('--api <urls>', `comma-separated API base URLs, tried in order (default: $HALO_API, else ${DEFAULT_API_URLS})`))
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(new Option('-o, --output <format>', 'output format (csv: report only)').choices(['table', 'json', 'csv']).default('table'))
     .addOption(new Option('--request-timeout <ms>', 'per-request timeout for each URL').argParser(positiveInt('--request-timeout', 1)).default(5000))
     .exitOverride()
     .showSuggestionAfterError(true)
@@ -77,8 +79,13 @@ export function buildProgram(io: CliIo): Command {
       outputError: () => undefined,
     });
 
-  const globals = (): { client: ApiClient; output: Output } => {
-    const o = program.opts<{ api?: string; output: Output; requestTimeout: number }>();
+  /** -o csv is refused by every command but those that print records. */
+  const plainOutput = (o: OutputOption): Output => {
+    if (o === 'csv') throw new ClusterError('HA_BAD_REQUEST', '-o csv is supported only by "halo report"; use -o table or -o json');
+    return o;
+  };
+  const connect = (): ApiClient => {
+    const o = program.opts<{ api?: string; requestTimeout: number }>();
     const urls = (o.api ?? io.env['HALO_API'] ?? DEFAULT_API_URLS)
       .split(',')
       .map((u) => u.trim())
@@ -87,9 +94,14 @@ export function buildProgram(io: CliIo): Command {
       if (!/^https?:\/\/[^\s/]+/.test(u)) throw new ClusterError('HA_BAD_REQUEST', `--api: "${u}" is not an http:// or https:// URL`);
     }
     if (urls.length === 0) throw new ClusterError('HA_BAD_REQUEST', '--api: no URL given');
-    return { client: new ApiClient({ urls, timeoutMs: o.requestTimeout }), output: o.output };
+    return new ApiClient({ urls, timeoutMs: o.requestTimeout });
   };
-  const outputFormat = (): Output => program.opts<{ output: Output }>().output;
+  const outputOption = (): OutputOption => program.opts<{ output: OutputOption }>().output;
+  const outputFormat = (): Output => plainOutput(outputOption());
+  const globals = (): { client: ApiClient; output: Output } => {
+    const output = outputFormat();
+    return { client: connect(), output };
+  };
   const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
   const signalOpt = io.signal ? { signal: io.signal } : {};
 
@@ -298,6 +310,23 @@ export function buildProgram(io: CliIo): Command {
       const r = await client.why(group, opts.limit, signalOpt);
       if (output === 'json') printJson(r);
       else out(renderJournal(r.group, r.entries));
+    });
+
+  program
+    .command('report')
+    .description('availability per group: uptime, nines, MTBF/MTTR and each incident (from the event log)')
+    .option('--since <time>', 'window start: a duration before now (24h, 30m, 7d), an ISO 8601 time or epoch ms', '24h')
+    .option('--until <time>', 'window end (default now), same forms as --since')
+    .option('--group <group>', 'only this group')
+    .action(async (opts: { since: string; until?: string; group?: string }) => {
+      const output = outputOption();
+      const r = await connect().report(
+        { since: opts.since, ...(opts.until === undefined ? {} : { until: opts.until }), ...(opts.group === undefined ? {} : { group: opts.group }) },
+        signalOpt,
+      );
+      if (output === 'json') printJson(r);
+      else if (output === 'csv') out(renderReportCsv(r));
+      else out(renderReport(r));
     });
 
   // ------------------------------------------------------------------ configuration

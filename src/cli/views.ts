@@ -1,4 +1,4 @@
-import type { EventItem, GroupView, StatusResponse } from '../api/schemas.js';
+import type { EventItem, GroupView, IncidentBody, ReportResponse, StatusResponse } from '../api/schemas.js';
 import type { JournalEntry } from '../domain/state.js';
 import { dash, formatDuration, formatTable, formatTime } from './format.js';
 
@@ -128,4 +128,157 @@ export function renderJournal(group: string, entries: readonly JournalEntry[]): 
     ['TIME', 'NODE', 'RULE', 'CODE', 'ACTIONS', 'MESSAGE'],
     entries.map((e) => [formatTime(e.at), e.node, e.rule, e.code, dash(e.actions.join(',')), e.message]),
   );
+}
+
+// ------------------------------------------------------------------ availability report
+
+/** 99.950 %: truncated, never rounded up, so 99.9999 % is not shown as 100 %. */
+export function formatUptime(uptime: number | null): string {
+  if (uptime === null) return '-';
+  if (uptime >= 1) return '100 %';
+  return `${(Math.floor(uptime * 100_000) / 1000).toFixed(3)} %`;
+}
+
+/** One decimal, truncated; "∞" when there was no downtime; "-" when nothing was accounted. */
+export function formatNines(nines: number | null, uptime: number | null): string {
+  if (uptime === null) return '-';
+  if (nines === null) return '∞';
+  return (Math.floor(nines * 10 + 1e-9) / 10).toFixed(1);
+}
+
+const ms = (v: number | null): string => (v === null ? '-' : formatDuration(v));
+
+/** "restart x2 on n1, failover to n2": consecutive actions of one kind and node are counted. */
+export function describeActions(actions: IncidentBody['actions']): string {
+  const parts: { text: string; n: number }[] = [];
+  for (const a of actions) {
+    const where = a.node === null ? '' : a.kind === 'restart' ? ` on ${a.node}` : ` to ${a.node}`;
+    const text = `${a.kind}${a.resource !== null && a.kind === 'restart' ? ` ${a.resource}` : ''}${where}`;
+    const last = parts[parts.length - 1];
+    if (last && last.text === text) last.n++;
+    else parts.push({ text, n: 1 });
+  }
+  return parts.map((p) => (p.n > 1 ? p.text.replace(/^(\S+)/, `$1 x${p.n}`) : p.text)).join(', ');
+}
+
+function causeText(i: IncidentBody): string {
+  const c = i.cause;
+  const what = c.resource !== null ? `${c.resource}@${c.node ?? '?'}` : c.node ?? '';
+  return what ? `${c.kind} (${what})` : c.kind;
+}
+
+function incidentRows(list: readonly IncidentBody[]): string[][] {
+  return list.map((i) => [
+    i.group,
+    formatTime(i.downAt),
+    causeText(i),
+    ms(i.detectionMs),
+    i.recoveryMs === null ? 'open' : `${i.recoveryEstimated ? '~' : ''}${formatDuration(i.recoveryMs)}`,
+    i.outageMs === null ? 'open' : `${i.recoveryEstimated ? '~' : ''}${formatDuration(i.outageMs)}`,
+    formatDuration(i.downInWindowMs),
+    dash(describeActions(i.actions)),
+  ]);
+}
+
+export function renderReport(r: ReportResponse): string {
+  const s = r.summary;
+  const out = [
+    `availability of cluster ${r.cluster} · ${formatTime(r.from)} .. ${formatTime(r.to)} (${formatDuration(r.to - r.from)}) · answered by ${r.servedBy}`,
+    [
+      `overall ${formatUptime(s.uptime)}`,
+      `${formatNines(s.nines, s.uptime)} nines`,
+      `down ${formatDuration(s.downMs)}${s.plannedDownMs > 0 ? ` (planned ${formatDuration(s.plannedDownMs)})` : ''}`,
+      `${s.failures} failure${s.failures === 1 ? '' : 's'}${s.open > 0 ? `, ${s.open} open` : ''}`,
+      `MTBF ${ms(s.mtbfMs)}`,
+      `MTTR ${ms(s.mttrMs)}`,
+    ].join(' · '),
+    '',
+  ];
+  if (r.groups.length === 0) out.push('no groups');
+  else {
+    out.push(
+      formatTable(
+        ['GROUP', 'UPTIME', 'NINES', 'DOWN', 'PLANNED', 'FAILURES', 'OPEN', 'MTBF', 'MTTR'],
+        r.groups.map((g) => [
+          g.group,
+          formatUptime(g.uptime),
+          formatNines(g.nines, g.uptime),
+          formatDuration(g.downMs),
+          formatDuration(g.plannedDownMs),
+          String(g.failures),
+          String(g.open),
+          ms(g.mtbfMs),
+          ms(g.mttrMs),
+        ]),
+      ),
+    );
+  }
+  const head = ['GROUP', 'DOWN AT', 'CAUSE', 'DETECTION', 'RECOVERY', 'OUTAGE', 'IN WINDOW', 'ACTIONS'];
+  const incidents = r.groups.flatMap((g) => g.incidents);
+  const planned = r.groups.flatMap((g) => g.planned);
+  out.push('');
+  out.push(incidents.length === 0 ? 'no incidents' : `incidents\n${formatTable(head, incidentRows(incidents))}`);
+  if (planned.length > 0) out.push('', `planned moves\n${formatTable(head, incidentRows(planned))}`);
+  if (incidents.some((i) => i.recoveryEstimated) || planned.some((i) => i.recoveryEstimated)) {
+    out.push('', '~ recovered by a restart in place: counted until the restart was issued (the log records no end of a restart)');
+  }
+  for (const w of r.warnings) out.push(`warning: ${w}`);
+  return out.join('\n');
+}
+
+const CSV_HEADER = [
+  'group',
+  'planned',
+  'cause',
+  'cause_node',
+  'cause_resource',
+  'down_at',
+  'detected_at',
+  'recovered_at',
+  'recovered_on',
+  'recovery_estimated',
+  'detection_ms',
+  'recovery_ms',
+  'outage_ms',
+  'down_in_window_ms',
+  'actions',
+  'rpo_ms',
+  'message',
+] as const;
+
+function csvField(v: string | number | boolean | null): string {
+  if (v === null) return '';
+  const s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+
+/** RFC 4180 CSV, one row per incident (planned moves included, oldest first), with a header row. */
+export function renderReportCsv(r: ReportResponse): string {
+  const all = r.groups.flatMap((g) => [...g.incidents, ...g.planned]).sort((a, b) => a.downAt - b.downAt);
+  const rows = all.map((i) =>
+    [
+      i.group,
+      i.planned,
+      i.cause.kind,
+      i.cause.node,
+      i.cause.resource,
+      iso(i.downAt),
+      iso(i.detectedAt),
+      iso(i.recoveredAt),
+      i.recoveredOn,
+      i.recoveryEstimated,
+      i.detectionMs,
+      i.recoveryMs,
+      i.outageMs,
+      i.downInWindowMs,
+      describeActions(i.actions),
+      i.rpoMs,
+      i.cause.message,
+    ]
+      .map(csvField)
+      .join(','),
+  );
+  return [CSV_HEADER.join(','), ...rows].join('\r\n') + '\r\n';
 }
