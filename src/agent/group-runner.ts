@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GroupConfig, MonitorConfig, ResourceConfig } from '../domain/config.js';
@@ -276,6 +277,8 @@ export class GroupRunner {
   private watchSlot(slot: ResourceSlot, epoch: Epoch): void {
     slot.watch?.abort();
     const watch = new AbortController();
+    // Every monitor loop of the resource waits on this one signal: many listeners are expected.
+    setMaxListeners(0, watch.signal);
     slot.watch = watch;
     const signal = watch.signal;
     void slot.agent.exited(this.ctx(slot, epoch), signal).then(

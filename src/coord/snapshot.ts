@@ -68,11 +68,45 @@ export function decodeRecord<S extends z.ZodType>(schema: S, kv: KeyValue, probl
   return undefined;
 }
 
+/**
+ * Decoded records, remembered per stored KeyValue object: a view keeps the same object until the
+ * key changes, so each record is parsed once per revision instead of on every reconcile.
+ */
+export class DecodeCache<T> {
+  private readonly memo = new WeakMap<KeyValue, { readonly value: T } | { readonly problem: string }>();
+  constructor(private readonly schema: z.ZodType<T>) {}
+
+  decode(kv: KeyValue, problems: string[]): T | undefined {
+    let m = this.memo.get(kv);
+    if (!m) {
+      const found: string[] = [];
+      const value = decodeRecord(this.schema, kv, found);
+      m = value === undefined ? { problem: found.join('; ') } : { value };
+      this.memo.set(kv, m);
+    }
+    if ('value' in m) return m.value;
+    problems.push(m.problem);
+    return undefined;
+  }
+}
+
+const decoders = {
+  config: new DecodeCache(StoredConfigSchema),
+  controller: new DecodeCache(ControllerRecordSchema),
+  session: new DecodeCache(NodeSessionSchema),
+  assignment: new DecodeCache(AssignmentSchema),
+  status: new DecodeCache(GroupStatusSchema),
+  failure: new DecodeCache(FailureRecordSchema),
+  maintenance: new DecodeCache(MaintenanceIntentSchema),
+  standby: new DecodeCache(StandbyIntentSchema),
+  move: new DecodeCache(MoveIntentSchema),
+};
+
 export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyValue>, revision: number): ClusterSnapshot {
   const k = clusterKeys(cluster);
   const invalid: string[] = [];
-  const read = <S extends z.ZodType>(kv: KeyValue, schema: S): Versioned<z.infer<S>> | undefined => {
-    const value = decodeRecord(schema, kv, invalid);
+  const read = <T>(kv: KeyValue, cache: DecodeCache<T>): Versioned<T> | undefined => {
+    const value = cache.decode(kv, invalid);
     return value === undefined ? undefined : { value, revision: kv.modRevision };
   };
   const name = <S extends z.ZodType>(s: string, schema: S): z.infer<S> | undefined => {
@@ -93,36 +127,36 @@ export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyV
   const moves = new Map<GroupId, Versioned<MoveIntent>>();
 
   for (const [key, kv] of entries) {
-    if (key === k.config) config = read(kv, StoredConfigSchema);
-    else if (key === k.controller) controller = read(kv, ControllerRecordSchema)?.value;
+    if (key === k.config) config = read(kv, decoders.config);
+    else if (key === k.controller) controller = read(kv, decoders.controller)?.value;
     else if (key.startsWith(k.nodesPrefix)) {
-      const v = read(kv, NodeSessionSchema);
+      const v = read(kv, decoders.session);
       if (v) sessions.set(v.value.node, v);
     } else if (key.startsWith(k.assignPrefix)) {
-      const v = read(kv, AssignmentSchema);
+      const v = read(kv, decoders.assignment);
       if (v) assignments.set(v.value.group, v);
     } else if (key.startsWith(k.statusPrefix)) {
-      const v = read(kv, GroupStatusSchema);
+      const v = read(kv, decoders.status);
       if (v) {
         const m = status.get(v.value.node) ?? new Map<GroupId, Versioned<GroupStatus>>();
         m.set(v.value.group, v);
         status.set(v.value.node, m);
       }
     } else if (key.startsWith(k.failuresPrefix)) {
-      const v = read(kv, FailureRecordSchema);
+      const v = read(kv, decoders.failure);
       if (v) failures.push(v);
-    } else if (key === k.maintenanceCluster) maintCluster = read(kv, MaintenanceIntentSchema) !== undefined;
+    } else if (key === k.maintenanceCluster) maintCluster = read(kv, decoders.maintenance) !== undefined;
     else if (key.startsWith(`${k.intentsPrefix}maintenance/group/`)) {
       const g = name(key.slice(`${k.intentsPrefix}maintenance/group/`.length), GroupIdSchema);
-      if (g && read(kv, MaintenanceIntentSchema)) maintGroups.add(g);
+      if (g && read(kv, decoders.maintenance)) maintGroups.add(g);
     } else if (key.startsWith(`${k.intentsPrefix}maintenance/node/`)) {
       const n = name(key.slice(`${k.intentsPrefix}maintenance/node/`.length), NodeIdSchema);
-      if (n && read(kv, MaintenanceIntentSchema)) maintNodes.add(n);
+      if (n && read(kv, decoders.maintenance)) maintNodes.add(n);
     } else if (key.startsWith(`${k.intentsPrefix}standby/`)) {
       const n = name(key.slice(`${k.intentsPrefix}standby/`.length), NodeIdSchema);
-      if (n && read(kv, StandbyIntentSchema)) standbyNodes.add(n);
+      if (n && read(kv, decoders.standby)) standbyNodes.add(n);
     } else if (key.startsWith(`${k.intentsPrefix}move/`)) {
-      const v = read(kv, MoveIntentSchema);
+      const v = read(kv, decoders.move);
       const g = name(key.slice(`${k.intentsPrefix}move/`.length), GroupIdSchema);
       if (v && g) moves.set(g, v);
     }
