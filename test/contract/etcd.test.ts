@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Etcd3 } from 'etcd3';
-import { connectEtcd, EtcdCoordinator } from '../../src/coord/etcd/index.js';
+import { connectEtcd, EtcdCoordinator, type EtcdCoordinatorOptions } from '../../src/coord/etcd/index.js';
 import type { WatchEvent } from '../../src/coord/coordinator.js';
 import { isClusterError, type ErrorCode } from '../../src/domain/errors.js';
-import type { Revision } from '../../src/domain/ids.js';
+import { parseRevision, type Revision } from '../../src/domain/ids.js';
 import { etcdSkipReason, freePort, startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
 import { coordinatorContract } from './coordinator.contract.js';
 
@@ -179,6 +179,93 @@ if (skip !== undefined) {
         }
       });
 
+      test('a watch whose only member restarts reopens from where it was and misses nothing', async (t) => {
+        const c = cluster;
+        assert.ok(c, 'cluster started');
+        const leader = await c.leaderIndex();
+        const member = (leader + 1) % c.members.length;
+        const url = c.members[member]?.clientUrl;
+        assert.ok(url !== undefined);
+        const ns = namespace();
+        const watcher = new EtcdCoordinator({ endpoints: [url], prefix: ns, requestTimeoutMs: 8000 });
+        const writer = new EtcdCoordinator({ endpoints: endpoints(), prefix: ns });
+        try {
+          const from = await writer.put('/w/0', 'first');
+          const events: WatchEvent[] = [];
+          const seen = (async () => {
+            for await (const batch of watcher.watch('/w/', parseRevision(from - 1), { signal: AbortSignal.timeout(15_000) })) {
+              events.push(...batch);
+              if (batch.some((e) => e.kind === 'put' && e.kv.key === '/w/3')) return;
+            }
+          })();
+          // The watch is open once it delivered the first key; then its member goes away.
+          await waitFor(async () => events.length > 0, 3000);
+          const stoppedAt = Date.now();
+          await c.stopMember(member, 'SIGTERM');
+          const r1 = await writer.put('/w/1', 'while down');
+          const r2 = await writer.delete('/w/0');
+          await c.startMember(member);
+          const r3 = await writer.put('/w/3', 'after');
+          await seen;
+          t.diagnostic(`member back after ${Date.now() - stoppedAt} ms; watch complete`);
+          assert.deepEqual(events.map(summary), [
+            ['put', '/w/0', 'first', from],
+            ['put', '/w/1', 'while down', r1],
+            ['delete', '/w/0', undefined, r2],
+            ['put', '/w/3', 'after', r3],
+          ]);
+          // Calls through the single endpoint work again at once.
+          assert.equal((await watcher.get('/w/3'))?.value, 'after');
+        } finally {
+          await writer.deletePrefix('');
+          await watcher.close();
+          await writer.close();
+          if (!c.members[member]?.running) await c.startMember(member);
+        }
+      });
+
+      test('password auth: the right user works under its prefix; others are HA_PERMISSION', async () => {
+        // Its own single member: enabling auth on the shared cluster would change every other test.
+        const single = await startEtcdCluster({ members: 1 });
+        const raw = new Etcd3({ hosts: [...single.endpoints] });
+        const opened: EtcdCoordinator[] = [];
+        const open = (o: Omit<EtcdCoordinatorOptions, 'endpoints'>): EtcdCoordinator => {
+          const coord = new EtcdCoordinator({ endpoints: [...single.endpoints], requestTimeoutMs: 2000, ...o });
+          opened.push(coord);
+          return coord;
+        };
+        try {
+          await raw.user('root').create('root-secret');
+          await raw.user('root').addRole('root');
+          await raw.role('halo').create();
+          await raw.role('halo').grant({ permission: 'Readwrite', range: raw.range({ prefix: '/halo/' }) });
+          await raw.user('halo').create('halo-secret');
+          await raw.user('halo').addRole('halo');
+          await raw.auth.authEnable();
+
+          const good = await connectEtcd({ endpoints: [...single.endpoints], prefix: '/halo/x', auth: { username: 'halo', password: 'halo-secret' } });
+          opened.push(good);
+          const r = await good.put('/k', 'v');
+          assert.equal((await good.get('/k'))?.modRevision, r);
+          const lease = await good.grantLease(1000);
+          assert.equal((await good.renewLease(lease.id)).ok, true);
+
+          const wrong = open({ prefix: '/halo/x', auth: { username: 'halo', password: 'wrong' } });
+          await expectCode(wrong.get('/k'), 'HA_PERMISSION');
+          await expectCode(wrong.put('/k', 'w'), 'HA_PERMISSION');
+          const anonymous = open({ prefix: '/halo/x' });
+          await expectCode(anonymous.get('/k'), 'HA_PERMISSION');
+          const outside = open({ prefix: '/elsewhere', auth: { username: 'halo', password: 'halo-secret' } });
+          await expectCode(outside.put('/k', 'w'), 'HA_PERMISSION');
+          await expectCode(outside.watch('/', r, { signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]().next(), 'HA_PERMISSION');
+          assert.equal((await good.get('/k'))?.value, 'v');
+        } finally {
+          for (const coord of opened) await coord.close();
+          raw.close();
+          await single.stop();
+        }
+      });
+
       test('a watch from compacted history is HA_COORD_COMPACTED; watching from a fresh list works', async () => {
         const coord = new EtcdCoordinator({ endpoints: endpoints(), prefix: namespace() });
         const raw = new Etcd3({ hosts: endpoints() });
@@ -222,6 +309,16 @@ async function watchUntil(
     if (batch.some(done)) break;
   }
   return out;
+}
+
+/** Poll `check` (failures count as "not yet") until it holds, for at most `limitMs`. */
+async function waitFor(check: () => Promise<boolean>, limitMs: number): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) assert.fail(`condition not met within ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<void> {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Etcd3, type ICompare, type IOptions, type IRequestOp, type IWatchResponse } from 'etcd3';
+import { Etcd3, isRecoverableError, type ICompare, type IOptions, type IRequestOp, type IWatchResponse } from 'etcd3';
 import { ClusterError } from '../../domain/errors.js';
 import { parseLeaseId, type LeaseId, type Revision } from '../../domain/ids.js';
 import type {
@@ -14,8 +14,12 @@ import type {
   WatchEvent,
 } from '../coordinator.js';
 import {
+  attemptFailure,
   classifyEtcdError,
   compactedError,
+  grantRefusedError,
+  MemberSkippedError,
+  type AttemptFailure,
   outcomeUnknownError,
   unavailableError,
   watchCancelledError,
@@ -47,6 +51,9 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 const RETRY_PAUSE_MS = { first: 25, max: 250 } as const;
 
 type GlobalPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+/** How long a member that failed twice in a row is left out before it is tried again. */
+const MEMBER_COOLDOWN_MS = 1000;
+const MEMBER_FAILURES_BEFORE_COOLDOWN = 2;
 
 /**
  * etcd3 retries failed calls three times by default, writes included. A txn resent after its answer
@@ -60,6 +67,37 @@ class SingleAttempt implements GlobalPolicy {
 
   async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
     return await fn({ signal: signal ?? new AbortController().signal });
+  }
+}
+
+/**
+ * Per-member fault handling: after two transient failures in a row, calls skip the member for one
+ * second (etcd3 then tries the next member). etcd3's default breaker skips a member for 5 s after
+ * three, which leaves a client with one endpoint unusable for 5 s after its member came back.
+ */
+class MemberCooldown implements GlobalPolicy {
+  declare readonly _altReturn: never;
+  readonly onSuccess: GlobalPolicy['onSuccess'] = () => ({ dispose: () => undefined });
+  readonly onFailure: GlobalPolicy['onFailure'] = () => ({ dispose: () => undefined });
+  private failures = 0;
+  private skipUntil = 0;
+
+  constructor(private readonly member: string) {}
+
+  async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
+    const now = Date.now();
+    if (now < this.skipUntil) throw new MemberSkippedError(this.member, this.skipUntil - now);
+    try {
+      const value = await fn({ signal: signal ?? new AbortController().signal });
+      this.failures = 0;
+      return value;
+    } catch (e) {
+      if (e instanceof Error && isRecoverableError(e) && ++this.failures >= MEMBER_FAILURES_BEFORE_COOLDOWN) {
+        this.failures = 0;
+        this.skipUntil = Date.now() + MEMBER_COOLDOWN_MS;
+      }
+      throw e;
+    }
   }
 }
 
@@ -94,7 +132,7 @@ export class EtcdCoordinator implements Coordinator {
     this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     const options: IOptions = {
       hosts: [...opts.endpoints],
-      faultHandling: { global: new SingleAttempt() },
+      faultHandling: { global: new SingleAttempt(), host: (member) => new MemberCooldown(member) },
       grpcOptions: {
         // Reconnect to a member that comes back within a second or two, not grpc's default 120 s cap.
         'grpc.initial_reconnect_backoff_ms': 250,
@@ -192,7 +230,7 @@ export class EtcdCoordinator implements Coordinator {
     const res = await this.call(`grant a ${seconds} s lease`, 'write', opts.signal, (o) =>
       this.client.leaseClient.leaseGrant({ TTL: seconds }, o),
     );
-    if (res.error !== '') throw new ClusterError('HA_COORD_UNAVAILABLE', `grant a ${seconds} s lease: etcd refused (${res.error})`);
+    if (res.error !== '') throw grantRefusedError(`grant a ${seconds} s lease`, res.error);
     return { id: parseLeaseId(res.ID), ttlMs: counterOf(res.TTL) * 1000 };
   }
 
@@ -242,7 +280,7 @@ export class EtcdCoordinator implements Coordinator {
     const stops = opts.signal ? [opts.signal, this.closing.signal] : [this.closing.signal];
     let after: number = afterRevision;
     let brokenSince: number | undefined;
-    const failures: string[] = [];
+    const failures: AttemptFailure[] = [];
     for (let attempt = 0; ; attempt++) {
       const stream = new WatchStream(
         () => this.client.watchClient.watch(),
@@ -256,7 +294,7 @@ export class EtcdCoordinator implements Coordinator {
           if (item.kind === 'broken') {
             const f = classifyEtcdError(item.error, what);
             if (f.kind === 'final') throw f.error;
-            failures.push(f.detail);
+            failures.push(attemptFailure(f));
             break;
           }
           const res = item.response;
@@ -328,7 +366,7 @@ export class EtcdCoordinator implements Coordinator {
     if (this.closing.signal.aborted) throw new ClusterError('HA_COORD_UNAVAILABLE', `${what}: the etcd client is closed`);
     const started = Date.now();
     const deadlineAt = started + budgetMs;
-    const failures: string[] = [];
+    const failures: AttemptFailure[] = [];
     for (let n = 0; ; n++) {
       // A read leaves time for another member if this one hangs (e.g. cut off from the leader).
       const attemptEnd = kind === 'read' ? Math.min(deadlineAt, Date.now() + Math.max(budgetMs / 2, 500)) : deadlineAt;
@@ -339,7 +377,7 @@ export class EtcdCoordinator implements Coordinator {
         const f = classifyEtcdError(e, what);
         if (f.kind === 'final') throw f.error;
         if (f.kind === 'ambiguous' && kind === 'write') throw outcomeUnknownError(what, this.endpoints, f.detail, f.cause);
-        failures.push(f.detail);
+        failures.push(attemptFailure(f));
         const left = deadlineAt - Date.now();
         if (left <= 0 || this.closing.signal.aborted) {
           throw unavailableError(what, this.endpoints, failures, Date.now() - started, f.cause);

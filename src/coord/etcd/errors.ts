@@ -23,9 +23,18 @@ import { ClusterError } from '../../domain/errors.js';
  *   request), already mapped.
  */
 export type EtcdFailure =
-  | { readonly kind: 'not-sent'; readonly detail: string; readonly cause: unknown }
+  /** `skipped`: not even tried, the member is cooling down after failures (says little on its own). */
+  | { readonly kind: 'not-sent'; readonly detail: string; readonly cause: unknown; readonly skipped: boolean }
   | { readonly kind: 'ambiguous'; readonly detail: string; readonly cause: unknown }
   | { readonly kind: 'final'; readonly error: ClusterError };
+
+/** Thrown instead of calling a member that failed repeatedly moments ago: nothing was sent. */
+export class MemberSkippedError extends Error {
+  override readonly name = 'MemberSkippedError';
+  constructor(member: string, forMs: number) {
+    super(`${member} skipped for ${Math.round(forMs)} ms more after repeated failures`);
+  }
+}
 
 /** Messages (gRPC and etcd server) that mean no member accepted the request. */
 const NOT_SENT_MARKERS: readonly string[] = [
@@ -42,6 +51,15 @@ const NOT_SENT_MARKERS: readonly string[] = [
   'etcdserver: not capable',
   'raft proposal dropped',
   'etcdserver: server stopped',
+];
+
+/** etcd's auth failures; some arrive as INVALID_ARGUMENT, and watches report them as cancel reasons. */
+const PERMISSION_MARKERS: readonly string[] = [
+  'etcdserver: permission denied',
+  'etcdserver: user name is empty',
+  'etcdserver: authentication failed',
+  'etcdserver: invalid auth token',
+  'etcdserver: authentication is not enabled',
 ];
 
 const COMPACTED_MARKERS: readonly string[] = [
@@ -62,7 +80,8 @@ export function classifyEtcdError(e: unknown, what: string): EtcdFailure {
     e instanceof EtcdPermissionDeniedError ||
     e instanceof EtcdAuthenticationFailedError ||
     e instanceof EtcdInvalidAuthTokenError ||
-    e instanceof GRPCUnauthenticatedError
+    e instanceof GRPCUnauthenticatedError ||
+    PERMISSION_MARKERS.some((m) => message.includes(m))
   ) {
     return { kind: 'final', error: new ClusterError('HA_PERMISSION', `${what}: etcd refused the credentials (${message})`, { cause: e }) };
   }
@@ -72,20 +91,35 @@ export function classifyEtcdError(e: unknown, what: string): EtcdFailure {
   if (e instanceof ClientClosedError) {
     return { kind: 'final', error: new ClusterError('HA_COORD_UNAVAILABLE', `${what}: the etcd client is closed`, { cause: e }) };
   }
-  if (isBrokenCircuit(e) || NOT_SENT_MARKERS.some((m) => message.includes(m))) {
-    return { kind: 'not-sent', detail: message, cause: e };
+  if (e instanceof MemberSkippedError || isBrokenCircuit(e)) {
+    return { kind: 'not-sent', detail: message, cause: e, skipped: true };
+  }
+  if (NOT_SENT_MARKERS.some((m) => message.includes(m))) {
+    return { kind: 'not-sent', detail: message, cause: e, skipped: false };
   }
   return { kind: 'ambiguous', detail: message, cause: e };
+}
+
+/** One failed attempt, as kept for the final HA_COORD_UNAVAILABLE message. */
+export interface AttemptFailure {
+  readonly detail: string;
+  readonly skipped: boolean;
+}
+
+export function attemptFailure(f: Exclude<EtcdFailure, { kind: 'final' }>): AttemptFailure {
+  return { detail: f.detail, skipped: f.kind === 'not-sent' && f.skipped };
 }
 
 export function unavailableError(
   what: string,
   endpoints: readonly string[],
-  failures: readonly string[],
+  failures: readonly AttemptFailure[],
   waitedMs: number,
   cause?: unknown,
 ): ClusterError {
-  const distinct = [...new Set(failures)];
+  // Say what actually failed; "member skipped" only when nothing else is known.
+  const tried = failures.filter((f) => !f.skipped);
+  const distinct = [...new Set((tried.length > 0 ? tried : failures).map((f) => f.detail))];
   const why = distinct.length === 0 ? 'no attempt finished' : distinct.slice(-3).join('; ');
   return new ClusterError(
     'HA_COORD_UNAVAILABLE',
@@ -110,9 +144,14 @@ export function compactedError(what: string, cause?: unknown): ClusterError {
   );
 }
 
+/** A LeaseGrant answered with an error text instead of a gRPC error (older etcd servers). */
+export function grantRefusedError(what: string, reason: string): ClusterError {
+  return new ClusterError('HA_COORD_UNAVAILABLE', `${what}: etcd refused (${reason})`);
+}
+
 /** A watch the server cancelled for another reason than compaction. */
 export function watchCancelledError(what: string, reason: string): ClusterError {
-  if (reason.includes('permission denied')) {
+  if (PERMISSION_MARKERS.some((m) => reason.includes(m))) {
     return new ClusterError('HA_PERMISSION', `${what}: etcd cancelled the watch (${reason})`);
   }
   return new ClusterError('HA_COORD_UNAVAILABLE', `${what}: etcd cancelled the watch (${reason || 'no reason given'})`);
