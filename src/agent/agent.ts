@@ -13,6 +13,7 @@ import type { Monitor } from '../monitors/types.js';
 import type { ResourceAgent } from '../resources/types.js';
 import type { Logger } from '../observability/log.js';
 import { appendEvent } from '../observability/events.js';
+import type { Metrics, MonitorObservation } from '../observability/metrics.js';
 import { Controller } from '../controller/controller.js';
 import { GroupRunner, type LocalEvent } from './group-runner.js';
 
@@ -34,6 +35,7 @@ export interface AgentDeps {
   readonly makeMonitor: (cfg: MonitorConfig, node: NodeId) => Monitor;
   readonly log: Logger;
   readonly pid?: number;
+  readonly metrics?: Metrics;
 }
 
 /** Figures the agent keeps about itself (status page, metrics, benchmarks). */
@@ -90,6 +92,7 @@ export class Agent {
       lease: () => this.lease?.id ?? null,
       snapshot: () => this.snapshot(),
       log: deps.log,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
     });
     this.view.onChange(() => this.poke());
   }
@@ -185,6 +188,7 @@ export class Agent {
       // Bounded by time only: a renewal is never worth waiting for past the next one.
       const r = await coord.renewLease(this.lease.id, { signal: AbortSignal.timeout(this.cfg.timing.renewIntervalMs * 2) });
       this.stats.lastRenewLatencyMs = clock.now() - sentAt;
+      this.deps.metrics?.observeRenewal(this.stats.lastRenewLatencyMs);
       if (r.ok) {
         this.stats.renewals++;
         this.lastRenewSentAt = sentAt;
@@ -229,6 +233,7 @@ export class Agent {
       }
       const lag = Math.max(0, clock.now() - before - period);
       this.stats.lastLoopLagMs = lag;
+      this.deps.metrics?.setLoopLag(lag);
       this.stats.maxLoopLagMs = Math.max(this.stats.maxLoopLagMs, lag);
       if (lag > this.cfg.timing.maxLoopLagMs) {
         this.lagAt = clock.now();
@@ -279,6 +284,7 @@ export class Agent {
     const snap = this.snapshot();
     const stored = snap.config?.value.config;
     if (stored) this.cfg = stored;
+    this.deps.metrics?.updateFromSnapshot(snap, this.node);
     const now = this.deps.clock.now();
     const seen = new Set<GroupId>();
     for (const g of this.cfg.groups) {
@@ -341,6 +347,7 @@ export class Agent {
       wake: () => this.poke(),
       confirmStart: (epoch) => this.confirmStart(group, epoch),
       recordGiveUp: (epoch, reason) => this.recordGiveUp(group, epoch, reason),
+      ...(this.deps.metrics ? { observeMonitor: (m: MonitorObservation) => this.deps.metrics?.observeMonitor(m) } : {}),
     });
     this.runners.set(group, runner);
     return runner;
@@ -449,6 +456,7 @@ export class Agent {
 
   private event(ev: LocalEvent): void {
     const full: ClusterEvent = { ...ev, node: this.node, at: this.deps.clock.wallNow() };
+    this.deps.metrics?.countEvent(full);
     this.eventSeq++;
     void appendEvent(this.deps.coord, this.cfg.cluster, full, { signal: AbortSignal.timeout(2000) }).catch((e: unknown) =>
       this.deps.log.debug({ err: String(e) }, 'event not recorded'),

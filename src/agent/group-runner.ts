@@ -34,6 +34,8 @@ export interface GroupRunnerDeps {
    * false when it does not, and then nothing is started.
    */
   readonly confirmStart: (epoch: Epoch) => Promise<boolean>;
+  /** Every monitor check result (metrics). */
+  readonly observeMonitor?: (m: { group: string; resource: string; monitor: string; ok: boolean; latencyMs: number }) => void;
   /** The recovery ladder gave up here: record it durably (failure record) before the group is reported failed. */
   readonly recordGiveUp: (epoch: Epoch, reason: string) => Promise<void>;
 }
@@ -307,6 +309,7 @@ export class GroupRunner {
       const r = await m.monitor.check(signal);
       if (signal.aborted) return;
       m.consecutiveFailures = r.ok ? 0 : m.consecutiveFailures + 1;
+      this.deps.observeMonitor?.({ group: this.group, resource: slot.cfg.name, monitor: m.cfg.kind, ok: r.ok, latencyMs: r.latencyMs });
       const wasHealthy = slot.ladder.healthy;
       m.last = { kind: m.cfg.kind, ok: r.ok, at: clock.wallNow(), latencyMs: r.latencyMs, detail: r.detail, consecutiveFailures: m.consecutiveFailures };
       const out = observeMonitor(slot.ladder, r.ok ? { kind: 'ok' } : { kind: 'fail', detail: r.detail }, clock.now(), this.cfg.recovery, {
@@ -386,6 +389,7 @@ export class GroupRunner {
       if (signal.aborted || this.target.kind !== 'active') return;
       if (!(await this.startOne(s, epoch, signal))) return;
     }
+    this.deps.emit({ kind: 'group-started', group: this.group, resource: slot.cfg.name, message: `${this.group} running again after restarting ${slot.cfg.name} in place`, epoch });
   }
 
   private async stopAll(signal: AbortSignal): Promise<void> {

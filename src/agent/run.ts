@@ -12,6 +12,7 @@ import { makeMonitor } from '../monitors/index.js';
 import { makeResourceAgent, writeFenceDeadline } from '../resources/index.js';
 import { SystemClock } from '../platform/clock.js';
 import { makeLogger } from '../observability/log.js';
+import { createMetrics } from '../observability/metrics.js';
 import { Agent } from './agent.js';
 
 /** Options of `halo agent`. */
@@ -55,6 +56,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const clock = new SystemClock();
   const coord = makeCoordinatorClient(cfg, opts.standalone ?? false);
   const apiUrl = `http://${nodeCfg.address}:${nodeCfg.apiPort}`;
+  const metrics = createMetrics();
 
   const agent = new Agent({
     coord,
@@ -69,6 +71,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     makeResource: (r, n) => makeResourceAgent(r, nodeVars(cfg, n)),
     makeMonitor: (m, n) => makeMonitor(m, nodeVars(cfg, n)),
     log,
+    metrics,
   });
 
   // The coordinator may come up after us: keep trying, and say what we are waiting for.
@@ -85,7 +88,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     }
   }
 
-  const api = await buildApi({ coord, cluster: cfg.cluster, self: node, clock });
+  const api = await buildApi({ coord, cluster: cfg.cluster, self: node, clock, metrics });
   await api.listen({ host: nodeCfg.address, port: nodeCfg.apiPort });
   log.info({ node, api: apiUrl }, `halo agent ${node} running; API on ${apiUrl}`);
 

@@ -9,6 +9,7 @@ import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../observability/log.js';
 import { appendEvent, trimEvents } from '../observability/events.js';
 import { appendJournal } from '../observability/journal.js';
+import type { Metrics } from '../observability/metrics.js';
 
 export interface ControllerDeps {
   readonly coord: Coordinator;
@@ -20,6 +21,7 @@ export interface ControllerDeps {
   readonly lease: () => LeaseId | null;
   readonly snapshot: () => ClusterSnapshot;
   readonly log: Logger;
+  readonly metrics?: Metrics;
   /** How many events the cluster keeps. */
   readonly eventRetention?: number;
 }
@@ -192,7 +194,9 @@ export class Controller {
   }
 
   private async event(ev: Omit<ClusterEvent, 'at'>, signal?: AbortSignal): Promise<void> {
-    await appendEvent(this.deps.coord, this.deps.cluster, { ...ev, at: this.deps.clock.wallNow() }, signal ? { signal } : {}).catch(() => undefined);
+    const full: ClusterEvent = { ...ev, at: this.deps.clock.wallNow() };
+    this.deps.metrics?.countEvent(full);
+    await appendEvent(this.deps.coord, this.deps.cluster, full, signal ? { signal } : {}).catch(() => undefined);
   }
 }
 

@@ -36,6 +36,9 @@ test('halo demo: starts a 3-node cluster serving the sample service; Ctrl-C leav
     const served = (await (await fetch(`http://${addr}:8080/`)).json()) as { node: string };
     assert.equal(served.node, active, 'the response names the node serving it');
 
+    const metrics = await (await fetch('http://127.0.0.12:7402/metrics')).text();
+    assert.match(metrics, /^halo_node_online\{node="n1"\} 1$/m, 'every agent serves Prometheus metrics');
+
     const pids = [
       ...status.nodes.flatMap((n) => (n.session ? [n.session.pid] : [])),
       ...(web?.nodes.flatMap((n) => n.resources.flatMap((r) => (r.pid === null ? [] : [r.pid]))) ?? []),
