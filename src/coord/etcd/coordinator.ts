@@ -26,6 +26,7 @@ import {
 } from './errors.js';
 import { counterOf, isEtcdLeaseId, KeySpace, revisionOf } from './keys.js';
 import { WatchStream } from './watch-stream.js';
+import { abortable } from '../../platform/abortable.js';
 
 export interface EtcdCoordinatorOptions {
   /** Client URLs of the members, e.g. `http://10.0.0.1:2379` or `10.0.0.1:2379`. At least one. */
@@ -434,24 +435,6 @@ function retryPause(n: number): number {
   return Math.min(RETRY_PAUSE_MS.first * 2 ** n, RETRY_PAUSE_MS.max);
 }
 
-/** Settle with `p`, or reject with the signal's reason as soon as it aborts. */
-function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
 
 /** Wait `ms`, or reject with the signal's reason when it aborts first. */
 function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {

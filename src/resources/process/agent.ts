@@ -9,6 +9,7 @@ import { substituteVars } from '../../monitors/vars.js';
 import type { ActionResult, Observation, ResourceAgent, ResourceContext } from '../types.js';
 import { describeExit, pidFilePath, readExitRecord, readPidRecord, STDERR_LOG, STDOUT_LOG, type PidRecord } from './files.js';
 import { GUARD_ENV_VAR, type GuardSpec } from './guard.js';
+import { abortable } from '../../platform/abortable.js';
 
 /** Compiled guard next to this file (dist/src/resources/process/guard.js). */
 export const GUARD_SCRIPT = fileURLToPath(new URL('./guard.js', import.meta.url));
@@ -292,20 +293,3 @@ function killPidQuietly(pid: number, sig: NodeJS.Signals = 'SIGKILL'): void {
   }
 }
 
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
