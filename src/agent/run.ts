@@ -6,6 +6,7 @@ import { NodeIdSchema } from '../domain/ids.js';
 import type { Coordinator } from '../coord/coordinator.js';
 import { MemoryCoordinator } from '../coord/memory/index.js';
 import { EmbeddedCoordinator } from '../coord/embedded/client.js';
+import { EtcdCoordinator } from '../coord/etcd/index.js';
 import { formatIssues, loadConfigFile } from '../config/index.js';
 import { buildApi } from '../api/index.js';
 import { makeMonitor } from '../monitors/index.js';
@@ -28,11 +29,29 @@ export function resolveConfigPath(configFile: string, p: string): string {
   return isAbsolute(p) ? p : resolve(dirname(resolve(configFile)), p);
 }
 
-export function makeCoordinatorClient(cfg: HaloConfig, standalone: boolean): Coordinator {
+export function makeCoordinatorClient(cfg: HaloConfig, configFile: string, standalone: boolean): Coordinator {
   if (standalone) return new MemoryCoordinator();
-  switch (cfg.coordinator.kind) {
+  const c = cfg.coordinator;
+  switch (c.kind) {
     case 'embedded':
-      return new EmbeddedCoordinator({ url: `http://${cfg.coordinator.address}` });
+      return new EmbeddedCoordinator({ url: `http://${c.address}` });
+    case 'etcd': {
+      const tls = c.tls
+        ? {
+            ...(c.tls.ca ? { ca: resolveConfigPath(configFile, c.tls.ca) } : {}),
+            ...(c.tls.cert ? { cert: resolveConfigPath(configFile, c.tls.cert) } : {}),
+            ...(c.tls.key ? { key: resolveConfigPath(configFile, c.tls.key) } : {}),
+          }
+        : undefined;
+      return new EtcdCoordinator({
+        endpoints: c.endpoints,
+        prefix: c.prefix,
+        dialTimeoutMs: c.dialTimeoutMs,
+        requestTimeoutMs: c.requestTimeoutMs,
+        ...(tls ? { tls } : {}),
+        ...(c.auth ? { auth: c.auth } : {}),
+      });
+    }
     case 'memory':
       throw new ClusterError('HA_CONFIG_INVALID', 'coordinator.kind "memory" exists only inside one process: run `halo agent --standalone` or use kind "embedded"');
   }
@@ -54,7 +73,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const fenceFile = join(stateDir, 'fence');
   const log = makeLogger({ name: `halo-agent-${node}` });
   const clock = new SystemClock();
-  const coord = makeCoordinatorClient(cfg, opts.standalone ?? false);
+  const coord = makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false);
   const apiUrl = `http://${nodeCfg.address}:${nodeCfg.apiPort}`;
   const metrics = createMetrics();
 
@@ -83,7 +102,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     } catch (e) {
       if (!(e instanceof ClusterError) || e.code !== 'HA_COORD_UNAVAILABLE') throw e;
       if (Date.now() - started > 60_000) throw new ClusterError('HA_COORD_UNAVAILABLE', `${describeCoordinator(cfg)} did not answer for 60 s: ${e.message}`);
-      log.warn({ coordinator: describeCoordinator(cfg) }, 'waiting for the coordinator');
+      log.warn({ coordinator: describeCoordinator(cfg), err: e.message }, 'waiting for the coordinator');
       await clock.sleep(500);
     }
   }
@@ -117,5 +136,13 @@ function nodeVars(cfg: HaloConfig, node: string): Record<string, string> {
 }
 
 function describeCoordinator(cfg: HaloConfig): string {
-  return cfg.coordinator.kind === 'embedded' ? `embedded coordinator at http://${cfg.coordinator.address}` : `${cfg.coordinator.kind} coordinator`;
+  const c = cfg.coordinator;
+  switch (c.kind) {
+    case 'embedded':
+      return `embedded coordinator at http://${c.address}`;
+    case 'etcd':
+      return `etcd at ${c.endpoints.join(', ')}`;
+    case 'memory':
+      return 'in-process coordinator';
+  }
 }

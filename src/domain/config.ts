@@ -118,6 +118,20 @@ export const CoordinatorConfigSchema = z.discriminatedUnion('kind', [
     /** Where `halo coordinator` persists its state. */
     dataDir: z.string().min(1).default('.halo/coordinator'),
   }),
+  z.strictObject({
+    kind: z.literal('etcd'),
+    /** Client URLs of the etcd members, e.g. http://10.0.0.1:2379. */
+    endpoints: z.array(z.string().min(1)).min(1),
+    /** Namespace for every key halo writes, e.g. /halo/prod (several clusters can share one etcd). */
+    prefix: z.string().default(''),
+    /** PEM file paths; relative paths are relative to the config file. */
+    tls: z.strictObject({ ca: z.string().min(1).optional(), cert: z.string().min(1).optional(), key: z.string().min(1).optional() }).optional(),
+    auth: z.strictObject({ username: z.string().min(1), password: z.string() }).optional(),
+    /** How long an agent's first contact waits for a member to answer. */
+    dialTimeoutMs: ms(100, 60_000).default(3000),
+    /** Deadline of one store call, retries on other members included. */
+    requestTimeoutMs: ms(100, 60_000).default(2000),
+  }),
   z.strictObject({ kind: z.literal('memory') }),
 ]);
 export type CoordinatorConfig = z.infer<typeof CoordinatorConfigSchema>;
@@ -181,6 +195,13 @@ export const HaloConfigSchema = z
       }
     });
     const t = cfg.timing;
+    if (cfg.coordinator.kind === 'etcd' && t.leaseTtlMs % 1000 !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timing', 'leaseTtlMs'],
+        message: `etcd grants leases in whole seconds: use a multiple of 1000 (${Math.ceil(t.leaseTtlMs / 1000) * 1000} would be granted for ${t.leaseTtlMs})`,
+      });
+    }
     if (t.renewIntervalMs * 2 > t.leaseTtlMs - t.safetyMarginMs) {
       ctx.addIssue({
         code: 'custom',

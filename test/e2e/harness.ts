@@ -20,6 +20,8 @@ export interface ClusterOptions {
   readonly timing?: Partial<{ leaseTtlMs: number; renewIntervalMs: number; safetyMarginMs: number; maxLoopLagMs: number }>;
   readonly recovery?: Partial<{ maxRestarts: number; windowMs: number; failureTimeoutMs: number }>;
   readonly stopTimeoutMs?: number;
+  /** Agree through these etcd members instead of the embedded coordinator. */
+  readonly etcdEndpoints?: readonly string[];
 }
 
 export interface ServiceRecord {
@@ -66,7 +68,8 @@ export class TestCluster {
     this.coordinatorUrl = `http://127.0.0.1:${7400 + o}`;
     this.configFile = writeDemoConfig(this.dir, (doc: ReturnType<typeof parseDocument>) => {
       doc.setIn(['cluster'], 'e2e');
-      doc.setIn(['coordinator', 'address'], `127.0.0.1:${7400 + o}`);
+      if (opts.etcdEndpoints) doc.setIn(['coordinator'], { kind: 'etcd', endpoints: [...opts.etcdEndpoints], prefix: `/e2e-${o}` });
+      else doc.setIn(['coordinator', 'address'], `127.0.0.1:${7400 + o}`);
       NODES.forEach((n, i) => {
         doc.setIn(['nodes', i, 'address'], this.addresses[n]);
         doc.setIn(['nodes', i, 'apiPort'], 7401 + i + o);
@@ -87,7 +90,7 @@ export class TestCluster {
   }
 
   async start(): Promise<void> {
-    this.coordinator = this.spawnHalo(['coordinator', '--config', this.configFile], 'coordinator.log');
+    if (!this.opts.etcdEndpoints) this.coordinator = this.spawnHalo(['coordinator', '--config', this.configFile], 'coordinator.log');
     for (const n of NODES) this.startAgent(n);
     await eventually(async () => (await this.group()).nodes.some((x) => x.state === 'running'), { timeoutMs: 30_000, what: 'web running' });
   }
