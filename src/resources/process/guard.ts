@@ -165,8 +165,9 @@ function runGuard(spec: GuardSpec): void {
     // Kill first, write and log afterwards: every millisecond here is one the fenced owner could still serve.
     killAll('SIGKILL');
     clearInterval(fenceTimer);
-    writeExit({ reason: 'fenced', at: Date.now(), detail: why });
+    // The log line comes before the exit record: whoever waits for the record may read the log.
     log(`fenced pid ${pid}: ${why}`);
+    writeExit({ reason: 'fenced', at: Date.now(), detail: why });
     // Reap the child before leaving: PID 1 of a container may not, and a zombie looks alive to kill(pid, 0).
     if (child.exitCode !== null || child.signalCode !== null) process.exit(0);
     child.once('exit', () => process.exit(0));
