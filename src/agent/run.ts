@@ -14,6 +14,7 @@ import { makeResourceAgent, writeFenceDeadline } from '../resources/index.js';
 import { SystemClock } from '../platform/clock.js';
 import { makeLogger } from '../observability/log.js';
 import { createMetrics } from '../observability/metrics.js';
+import { InstrumentedCoordinator } from '../observability/instrumented-coordinator.js';
 import { Agent } from './agent.js';
 
 /** Options of `halo agent`. */
@@ -73,9 +74,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const fenceFile = join(stateDir, 'fence');
   const log = makeLogger({ name: `halo-agent-${node}` });
   const clock = new SystemClock();
-  const coord = makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false);
-  const apiUrl = `http://${nodeCfg.address}:${nodeCfg.apiPort}`;
   const metrics = createMetrics();
+  const coord = new InstrumentedCoordinator(makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false), metrics);
+  const apiUrl = `http://${nodeCfg.address}:${nodeCfg.apiPort}`;
 
   const agent = new Agent({
     coord,
