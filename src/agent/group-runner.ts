@@ -290,7 +290,7 @@ export class GroupRunner {
         slot.state = 'failed';
         slot.detail = detail;
         slot.pid = null;
-        this.deps.emit({ kind: 'monitor-failed', group: this.group, resource: slot.cfg.name, message: `${slot.cfg.name} exited: ${detail}`, epoch: this.epoch });
+        this.deps.emit({ kind: 'resource-exited', group: this.group, resource: slot.cfg.name, message: `${slot.cfg.name} exited: ${detail}`, epoch: this.epoch });
         this.climb(slot, observeExit(slot.ladder, detail, this.deps.clock.now(), this.cfg.recovery));
       },
       () => undefined,

@@ -287,7 +287,7 @@ export type ConfigApplyResponse = z.infer<typeof ConfigApplyResponseSchema>;
 
 /** The first event that took a group's service down (see docs/availability.md). */
 export const IncidentCauseSchema = z.strictObject({
-  kind: z.enum(['monitor-failed', 'node-lost', 'fenced', 'group-failed', 'restarted', 'stopped', 'failover', 'switchover']),
+  kind: z.enum(['monitor-failed', 'resource-exited', 'node-lost', 'fenced', 'group-failed', 'restarted', 'stopped', 'failover', 'switchover']),
   at: z.number(),
   node: NodeIdSchema.nullable(),
   resource: ResourceIdSchema.nullable(),

@@ -12,6 +12,7 @@ import { listJournal } from '../observability/journal.js';
 import type { Clock } from '../platform/clock.js';
 import { ConfigRejectedError, httpStatusOf, parseRequest } from './errors.js';
 import { findGroup, findNode, groupView, nodeViews, observeCluster, readStoredConfig, statusOf } from './observe.js';
+import { registerConsoleRoute } from './console-route.js';
 import { registerMetricsRoute } from './metrics-route.js';
 import { openApiDocument } from './openapi.js';
 import { registerReportRoute } from './report.js';
@@ -211,6 +212,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   registerReportRoute(app, { coord, cluster, self, clock });
   registerMetricsRoute(app, deps.metrics);
+  registerConsoleRoute(app);
 
   // ------------------------------------------------------------------ intents
 

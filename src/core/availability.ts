@@ -14,6 +14,7 @@ import type { ClusterEvent } from '../domain/state.js';
  *   else, or that has no event at all (the log was trimmed, or it ran before the log began), is
  *   taken as serving from `from`.
  * - An incident opens on the first event that shows the serving instance down: `monitor-failed`,
+ *   `resource-exited` (down from that moment),
  *   `group-failed`, `fenced`, `node-lost` (the plan's group-scoped one), `group-stopped`,
  *   `failed-over` / `switched-over` without a stop before them. Events of other nodes than the
  *   one serving are ignored (a returning node stopping a stale copy is not an outage).
@@ -33,6 +34,8 @@ import type { ClusterEvent } from '../domain/state.js';
 
 export type IncidentCauseKind =
   | 'monitor-failed'
+  /** The process exited by itself: down from the moment it was seen to exit. */
+  | 'resource-exited'
   | 'node-lost'
   | 'fenced'
   | 'group-failed'
@@ -168,6 +171,7 @@ const RELEVANT: ReadonlySet<ClusterEvent['kind']> = new Set<ClusterEvent['kind']
   'group-started',
   'group-stopped',
   'monitor-failed',
+  'resource-exited',
   'monitor-recovered',
   'resource-restarted',
   'group-failed',
@@ -286,6 +290,9 @@ function replay(
         open ??= begin('restarted', e, e.at);
         open.actions.push(actionOf('restart', e));
         restartAt = e.at;
+        break;
+      case 'resource-exited':
+        if (open === null && fromServing(e)) open = begin('resource-exited', e, e.at);
         break;
       case 'group-failed':
         if (open === null && fromServing(e)) open = begin('group-failed', e, e.at);

@@ -155,6 +155,8 @@ export const EventKindSchema = z.enum([
   'group-stopped',
   'monitor-failed',
   'monitor-recovered',
+  /** A resource's process exited by itself (detected at once, no monitor threshold). */
+  'resource-exited',
   'resource-restarted',
   'resource-adopted',
   'group-failed',

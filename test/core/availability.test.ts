@@ -46,6 +46,27 @@ describe('groupAvailability', () => {
     assert.equal(r.mttrMs, null);
   });
 
+  test('a process exit restarted in place: down from the exit, with no monitor allowance, until the group runs again', () => {
+    const events = [
+      ...startedOnN1(),
+      ev('resource-exited', T + 600_000, 'n1', { resource: true }),
+      ev('resource-restarted', T + 600_010, 'n1', { resource: true }),
+      ev('group-started', T + 600_230, 'n1'),
+    ];
+    // Even with a slow monitor configured, an exit is known to the millisecond.
+    const r = groupAvailability(web, events, { ...WINDOW, monitorDetectionMs: () => 5000 });
+    assert.equal(r.incidents.length, 1);
+    const i = r.incidents[0];
+    assert.ok(i);
+    assert.equal(i.cause.kind, 'resource-exited');
+    assert.equal(i.downAt, T + 600_000);
+    assert.equal(i.recoveredAt, T + 600_230);
+    assert.equal(i.recoveryEstimated, false);
+    assert.equal(i.outageMs, 230);
+    assert.deepEqual(i.actions.map((a) => a.kind), ['restart']);
+    assert.equal(r.downMs, 230);
+  });
+
   test('a crash restarted in place: down from the exit to the restart (estimated end)', () => {
     const events = [
       ...startedOnN1(),
