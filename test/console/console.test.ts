@@ -1,0 +1,233 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { HALO_BIN } from '../../src/demo/run.js';
+import { readCmdline } from '../../src/platform/proc.js';
+import { alive, eventually } from '../e2e/harness.js';
+
+/**
+ * The web console in a real headless Chromium against the real 3-node demo: the overview, a
+ * node loss showing up live, the lost-contact banner, and a switchover driven from the page.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SHOTS = join(ROOT, 'test-artifacts', 'console');
+const CONSOLE_INDEX = join(ROOT, 'dist', 'console', 'index.html');
+const API: Readonly<Record<string, string>> = { n1: 'http://127.0.0.11:7401', n2: 'http://127.0.0.12:7402', n3: 'http://127.0.0.13:7403' };
+const NODES = ['n1', 'n2', 'n3'] as const;
+
+interface Status {
+  controller: { node: string } | null;
+  nodes: { name: string; online: boolean; session: { pid: number } | null }[];
+  groups: {
+    name: string;
+    assignment: { active: string | null; epoch: number; transition: unknown } | null;
+    nodes: { node: string; resources: { pid: number | null }[] }[];
+  }[];
+}
+
+async function status(node: string): Promise<Status> {
+  const res = await fetch(`${API[node] ?? ''}/v1/status`, { signal: AbortSignal.timeout(2000) });
+  assert.equal(res.status, 200);
+  return (await res.json()) as Status;
+}
+
+function webOf(s: Status): Status['groups'][number] {
+  const web = s.groups.find((g) => g.name === 'web');
+  assert.ok(web, 'group web exists');
+  return web;
+}
+
+/** The node name at the start of the "active" cell (badges for a move in progress follow it). */
+async function shownActive(page: Page): Promise<string> {
+  const text = (await page.getByTestId('active-web').textContent({ timeout: 2000 })) ?? '';
+  return /^(n\d|none)/.exec(text)?.[1] ?? text;
+}
+
+const skip = existsSync(CHROMIUM)
+  ? false
+  : process.env['CI'] === 'true'
+    ? false
+    : `${CHROMIUM} is missing; install it with: apt-get install -y chromium`;
+
+describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 }, () => {
+  let dir = '';
+  let demo: ChildProcess | null = null;
+  let exited: Promise<number | null> = Promise.resolve(null);
+  let out = '';
+  let browser: Browser | null = null;
+  let page: Page | null = null;
+  /** Node whose console the main page uses: never the one the tests kill. */
+  let viewer = '';
+
+  before(async () => {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (CI=true); install it with: apt-get install -y chromium`);
+    assert.ok(existsSync(CONSOLE_INDEX), `${CONSOLE_INDEX} is missing; run "npm run build"`);
+    mkdirSync(SHOTS, { recursive: true });
+    dir = mkdtempSync(join(tmpdir(), 'halo-console-'));
+    const child = spawn(process.execPath, [HALO_BIN, 'demo', '--dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    demo = child;
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    exited = new Promise((res) => child.on('exit', (code) => res(code)));
+    await eventually(async () => out.includes('Ctrl-C stops everything'), { timeoutMs: 60_000, what: `demo ready; output so far:\n${out}` });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+    });
+    const active = webOf(await status('n1')).assignment?.active;
+    assert.ok(active, 'web has an active node');
+    viewer = NODES.find((n) => n !== active) ?? 'n1';
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${API[viewer] ?? ''}/`);
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (demo && demo.exitCode === null) {
+      demo.kill('SIGINT');
+      const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
+      if (code === 'timeout') demo.kill('SIGKILL');
+    }
+    // Anything of this demo that survived (it should not) is stopped here, not left behind.
+    if (dir !== '') {
+      for (const d of readdirSync('/proc')) {
+        const pid = Number(d);
+        if (Number.isInteger(pid) && alive(pid) && (readCmdline(pid) ?? []).some((a) => a.includes(dir))) process.kill(pid, 'SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('(a) the overview shows the three nodes and group web with its active node', async () => {
+    assert.ok(page);
+    const p = page;
+    const s = await status(viewer);
+    const web = webOf(s);
+    const active = web.assignment?.active ?? '';
+    await p.getByTestId('group-web').waitFor({ timeout: 10_000 });
+    for (const n of NODES) {
+      assert.match((await p.getByTestId(`node-state-${n}`).textContent()) ?? '', /online/, `node ${n} shown online`);
+    }
+    assert.equal(await p.getByTestId('nodes').locator('tbody tr').count(), 3);
+    assert.match((await p.getByTestId('node-n1').textContent()) ?? '', /host=host-a/, 'labels are shown');
+    assert.equal(await shownActive(p), active);
+    assert.equal(await p.getByTestId('served-by').textContent(), viewer);
+    assert.equal(await p.getByTestId('controller').textContent(), s.controller?.node);
+    assert.match((await p.getByTestId(`group-node-web-${active}`).textContent()) ?? '', /active running, healthy/);
+    // Group detail and decision journal of the (only) group.
+    await p.getByTestId(`resource-${active}-app`).waitFor({ timeout: 5000 });
+    await p.getByTestId('journal').waitFor({ timeout: 5000 });
+    assert.match((await p.getByTestId('journal').textContent()) ?? '', /PLACED|CONVERGED/);
+    await eventually(async () => (await p.getByTestId('events').locator('tr').count()) > 0, { timeoutMs: 5000, what: 'events listed' });
+    await p.screenshot({ path: join(SHOTS, 'overview.png'), fullPage: true });
+  });
+
+  test('(c) a switchover started from the console completes and the page reports it', async () => {
+    assert.ok(page);
+    const p = page;
+    const from = webOf(await status(viewer)).assignment?.active ?? '';
+    const target = NODES.find((n) => n !== from && n !== viewer) ?? '';
+    await p.getByTestId('switchover-web').click();
+    await p.getByTestId('confirm').waitFor({ timeout: 2000 });
+    await p.getByTestId('target').selectOption(target);
+    assert.match((await p.getByTestId('confirm-text').textContent()) ?? '', new RegExp(`from ${from} to ${target}`));
+    await p.screenshot({ path: join(SHOTS, 'switchover-confirm.png') });
+    await p.getByTestId('confirm-yes').click();
+    await p.getByTestId('message').filter({ hasText: `Switchover of web from ${from} to ${target} accepted` }).waitFor({ timeout: 5000 });
+    await p.getByTestId('message').filter({ hasText: `Switchover of web done: active on ${target}` }).waitFor({ timeout: 30_000 });
+    assert.equal(await shownActive(p), target);
+    assert.equal(webOf(await status(viewer)).assignment?.active, target, 'the API agrees');
+    await p.screenshot({ path: join(SHOTS, 'switchover-done.png'), fullPage: true });
+
+    // Cancel closes the dialog and changes nothing.
+    await p.getByTestId('standby-n1').click();
+    await p.getByTestId('confirm').waitFor({ timeout: 2000 });
+    await p.getByTestId('confirm-no').click();
+    await p.getByTestId('confirm').waitFor({ state: 'detached', timeout: 2000 });
+    assert.match((await p.getByTestId('node-state-n1').textContent()) ?? '', /online/);
+    assert.doesNotMatch((await p.getByTestId('node-state-n1').textContent()) ?? '', /standby/);
+
+    // Group maintenance on and off, each confirmed and reported.
+    for (const on of [true, false]) {
+      await p.getByTestId('maintenance-web').click();
+      await p.getByTestId('confirm-yes').click();
+      await p.getByTestId('message').filter({ hasText: `Maintenance ${on ? 'on' : 'off'} for group web.` }).waitFor({ timeout: 5000 });
+      await p.getByTestId('group-maintenance-web').waitFor({ state: on ? 'visible' : 'detached', timeout: 5000 });
+    }
+  });
+
+  test('(b) a node loss shows up live, and the lost node\'s console says it lost contact', async (t) => {
+    assert.ok(page && browser);
+    const p = page;
+    const s = await status(viewer);
+    const web = webOf(s);
+    const victim = web.assignment?.active ?? '';
+    assert.notEqual(victim, viewer, 'the page is served by a node that survives');
+    const agentPid = s.nodes.find((n) => n.name === victim)?.session?.pid;
+    const servicePid = web.nodes.find((n) => n.node === victim)?.resources[0]?.pid;
+    const guard = JSON.parse(readFileSync(join(dir, 'state', 'state', victim, 'web', 'app', 'pid.json'), 'utf8')) as { guardPid?: number };
+    assert.ok(agentPid && servicePid && guard.guardPid, `pids of ${victim}: agent ${agentPid}, service ${servicePid}, guard ${guard.guardPid}`);
+
+    const victimPage = await browser.newPage({ viewport: { width: 1280, height: 700 } });
+    await victimPage.goto(`${API[victim] ?? ''}/console/`);
+    await victimPage.getByTestId('group-web').waitFor({ timeout: 10_000 });
+    await p.evaluate(() => {
+      (globalThis as unknown as Record<string, unknown>)['__haloMarker'] = 'before the fault';
+    });
+
+    for (const pid of [agentPid, servicePid, guard.guardPid]) {
+      process.kill(pid, 'SIGKILL');
+    }
+    const killedAt = Date.now();
+    // Poll the API and the page side by side: the page must follow the API within about a second.
+    let apiAt = 0;
+    let pageAt = 0;
+    let newActive = '';
+    await eventually(
+      async () => {
+        if (apiAt === 0) {
+          const a = webOf(await status(viewer)).assignment;
+          if (a && a.active !== null && a.active !== victim && a.transition === null) {
+            apiAt = Date.now();
+            newActive = a.active;
+          }
+        }
+        if (pageAt === 0) {
+          const shown = await shownActive(p);
+          if (shown !== victim && shown !== 'none' && /^n\d$/.test(shown)) pageAt = Date.now();
+        }
+        return apiAt !== 0 && pageAt !== 0;
+      },
+      { timeoutMs: 30_000, what: `web moved away from ${victim} in the API and on the page`, everyMs: 50 },
+    );
+    assert.equal(await shownActive(p), newActive);
+    t.diagnostic(`failover in the API ${apiAt - killedAt} ms after the kill; on the page ${pageAt - apiAt} ms later`);
+    assert.ok(pageAt - apiAt < 1500, `the page showed the move ${pageAt - apiAt} ms after the API did (failover took ${apiAt - killedAt} ms)`);
+    assert.equal(await p.evaluate(() => (globalThis as unknown as Record<string, unknown>)['__haloMarker']), 'before the fault', 'no reload');
+    await eventually(async () => /offline/.test((await p.getByTestId(`node-state-${victim}`).textContent()) ?? ''), {
+      timeoutMs: 10_000,
+      what: `${victim} shown offline`,
+    });
+    await eventually(async () => /active running, healthy/.test((await p.getByTestId(`group-node-web-${newActive}`).textContent()) ?? ''), {
+      timeoutMs: 15_000,
+      what: `web shown running and healthy on ${newActive}`,
+    });
+    await p.screenshot({ path: join(SHOTS, 'failover.png'), fullPage: true });
+
+    const banner = victimPage.getByTestId('lost-banner');
+    await banner.waitFor({ timeout: 5000 });
+    assert.match((await banner.textContent()) ?? '', new RegExp(`Lost contact with ${victim}`));
+    for (const n of NODES.filter((x) => x !== victim)) {
+      assert.equal(await victimPage.getByTestId(`other-console-${n}`).getAttribute('href'), `${API[n] ?? ''}/console/`);
+    }
+    await victimPage.screenshot({ path: join(SHOTS, 'lost-contact.png') });
+    await victimPage.close();
+  });
+});
