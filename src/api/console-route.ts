@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { ClusterError } from '../domain/errors.js';
+import type { ErrorBody } from './schemas.js';
 
 /**
  * The built web console (console/, built by `npm run build` into dist/console/). This file
@@ -58,18 +58,21 @@ export function registerConsoleRoute(app: FastifyInstance, opts: { readonly dir?
   app.get('/console/', async (_req, reply) => sendIndex(reply));
   app.get('/console/*', async (req, reply) => {
     const rel = (req.params as Record<string, string | undefined>)['*'] ?? '';
-    const notFound = new ClusterError('HA_NOT_FOUND', `no console file "${rel}"`);
+    const notFound = (): ErrorBody => {
+      void reply.status(404);
+      return { code: 'HA_NOT_FOUND', message: `no console file "${rel}"` };
+    };
     if (rel === '' || rel === 'index.html') return sendIndex(reply);
-    if (rel.split('/').some((seg) => seg === '..' || seg === '.' || seg === '') || rel.includes('\\') || rel.includes('\0')) throw notFound;
+    if (rel.split('/').some((seg) => seg === '..' || seg === '.' || seg === '') || rel.includes('\\') || rel.includes('\0')) return notFound();
     const file = resolve(root, rel);
-    if (!file.startsWith(root + sep)) throw notFound;
+    if (!file.startsWith(root + sep)) return notFound();
     const type = CONTENT_TYPES[extname(file).toLowerCase()];
-    if (type === undefined) throw notFound;
+    if (type === undefined) return notFound();
     let body: Buffer;
     try {
       body = await readFile(file);
     } catch (e) {
-      if (isMissing(e)) throw notFound;
+      if (isMissing(e)) return notFound();
       throw e;
     }
     // Vite puts a content hash in the names of everything under assets/.
