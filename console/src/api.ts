@@ -5,11 +5,13 @@ import type {
   MaintenanceResponse,
   MoveAccepted,
   NodeStandbyResponse,
+  ReportResponse,
   StatusResponse,
   WhyResponse,
 } from '../../src/api/schemas.js';
 
 export type { EventItem, GroupNodeView, GroupView, NodeView, StatusResponse, WhyResponse, MoveAccepted } from '../../src/api/schemas.js';
+export type { GroupAvailabilityBody, IncidentBody, ReportResponse } from '../../src/api/schemas.js';
 
 /** The outcome of one API call: the body, or the API's error code and message (or a transport failure). */
 export type ApiResult<T> =
@@ -18,6 +20,8 @@ export type ApiResult<T> =
 
 const READ_TIMEOUT_MS = 1500;
 const WRITE_TIMEOUT_MS = 10_000;
+/** The report replays the whole event log: allowed longer than the other reads. */
+const REPORT_TIMEOUT_MS = 5000;
 
 function isErrorBody(v: unknown): v is ErrorBody {
   return typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)['code'] === 'string' && typeof (v as Record<string, unknown>)['message'] === 'string';
@@ -57,6 +61,9 @@ const enc = encodeURIComponent;
 export const api = {
   status: (signal?: AbortSignal) => call<StatusResponse>('GET', '/v1/status', undefined, { timeoutMs: READ_TIMEOUT_MS, ...(signal ? { signal } : {}) }),
   why: (group: string, limit = 30) => call<WhyResponse>('GET', `/v1/groups/${enc(group)}/why?limit=${limit}`, undefined, { timeoutMs: READ_TIMEOUT_MS }),
+  /** Availability over the window ending now; `since` is a duration such as 1h, 24h, 7d. */
+  report: (since: string, signal?: AbortSignal) =>
+    call<ReportResponse>('GET', `/v1/report?since=${enc(since)}`, undefined, { timeoutMs: REPORT_TIMEOUT_MS, ...(signal ? { signal } : {}) }),
   switchover: (group: string, to: string | null) =>
     call<MoveAccepted>('POST', `/v1/groups/${enc(group)}/switchover`, to === null ? {} : { to }, { timeoutMs: WRITE_TIMEOUT_MS }),
   maintenance: (group: string, on: boolean) => call<MaintenanceResponse>('POST', '/v1/maintenance', { group, on }, { timeoutMs: WRITE_TIMEOUT_MS }),

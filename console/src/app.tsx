@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { Availability } from './availability.js';
 import { api, followEvents, type ApiResult, type EventItem, type GroupView, type MoveAccepted, type NodeView, type StatusResponse, type WhyResponse } from './api.js';
 
 const POLL_MS = 2000;
@@ -11,6 +12,9 @@ type Pending =
   | { readonly kind: 'maintenance'; readonly group: string; readonly on: boolean }
   | { readonly kind: 'standby'; readonly node: string; readonly on: boolean }
   | { readonly kind: 'cleanup'; readonly group: string; readonly nodes: readonly string[] };
+
+/** The page's two views; switching does not reload, the status poll and event stream go on. */
+type View = 'cluster' | 'availability';
 
 interface Message {
   readonly id: number;
@@ -401,6 +405,7 @@ export function App() {
   const moves = useRef<WatchedMove[]>([]);
   const nextId = useRef(1);
   const [now, setNow] = useState(Date.now());
+  const [view, setView] = useState<View>('cluster');
 
   const say = useCallback((ok: boolean, text: string, replace?: number): number => {
     const id = replace ?? nextId.current++;
@@ -566,6 +571,13 @@ export function App() {
         ) : (
           <div class="summary muted">connecting…</div>
         )}
+        <nav class="tabs" role="tablist">
+          {(['cluster', 'availability'] as const).map((v) => (
+            <button key={v} role="tab" aria-selected={view === v} class={view === v ? 'on' : ''} data-testid={`tab-${v}`} onClick={() => setView(v)}>
+              {v === 'cluster' ? 'Cluster' : 'Availability'}
+            </button>
+          ))}
+        </nav>
       </header>
       {lost !== null && (
         <div class="banner" role="alert" data-testid="lost-banner">
@@ -598,14 +610,22 @@ export function App() {
           ))}
         </div>
       )}
-      {shown && (
+      {view === 'availability' ? (
         <div class={lost ? 'stale' : ''}>
-          {shown.warnings.length > 0 && <p class="warn-text">{shown.warnings.join('; ')}</p>}
-          <Overview s={shown} selected={groupName} onSelect={setSelected} ask={setPending} />
-          {group && <GroupDetail g={group} why={why?.group === group.name ? why : null} now={now} />}
+          <Availability revision={latestRevision} />
         </div>
+      ) : (
+        <>
+          {shown && (
+            <div class={lost ? 'stale' : ''}>
+              {shown.warnings.length > 0 && <p class="warn-text">{shown.warnings.join('; ')}</p>}
+              <Overview s={shown} selected={groupName} onSelect={setSelected} ask={setPending} />
+              {group && <GroupDetail g={group} why={why?.group === group.name ? why : null} now={now} />}
+            </div>
+          )}
+          <Timeline events={events} live={live} />
+        </>
       )}
-      <Timeline events={events} live={live} />
       {pending && <ConfirmDialog key={JSON.stringify(pending)} p={pending} busy={busy} onConfirm={(t) => void confirm(t)} onCancel={() => setPending(null)} />}
     </div>
   );
