@@ -12,7 +12,8 @@ import { alive, eventually } from '../e2e/harness.js';
 
 /**
  * The web console in a real headless Chromium against the real 3-node demo: the overview, a
- * node loss showing up live, the lost-contact banner, and a switchover driven from the page.
+ * node loss showing up live, the lost-contact banner, a switchover driven from the page, and the
+ * availability view accounting for that node loss and that switchover.
  */
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -42,6 +43,16 @@ function webOf(s: Status): Status['groups'][number] {
   const web = s.groups.find((g) => g.name === 'web');
   assert.ok(web, 'group web exists');
   return web;
+}
+
+interface Report {
+  groups: { group: string; failures: number; plannedMoves: number; incidents: { cause: { kind: string } }[] }[];
+}
+
+async function report(node: string, since: string): Promise<Report> {
+  const res = await fetch(`${API[node] ?? ''}/v1/report?since=${since}`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(res.status, 200);
+  return (await res.json()) as Report;
 }
 
 /** The node name at the start of the "active" cell (badges for a move in progress follow it). */
@@ -229,5 +240,72 @@ describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 
     }
     await victimPage.screenshot({ path: join(SHOTS, 'lost-contact.png') });
     await victimPage.close();
+  });
+
+  test('(d) the availability view shows the node loss as an incident and the switchover as a planned move', async () => {
+    assert.ok(page);
+    const p = page;
+    await p.evaluate(() => {
+      (globalThis as unknown as Record<string, unknown>)['__haloMarker'] = 'before the availability view';
+    });
+    await p.getByTestId('tab-availability').click();
+    await p.getByTestId('availability').waitFor({ timeout: 2000 });
+    await p.getByTestId('window-1h').click();
+    const shown = p.locator('[data-testid="availability-report"][data-window="1h"]');
+    await shown.waitFor({ timeout: 10_000 });
+
+    // The incident of test (b): cause node-lost, recovered by a failover.
+    const lost = shown.locator('[data-testid="incident"][data-group="web"][data-cause="node-lost"]');
+    await eventually(async () => (await lost.count()) >= 1, { timeoutMs: 10_000, what: 'a node-lost incident of web listed' });
+    const row = lost.first();
+    assert.equal(await row.getAttribute('data-planned'), 'false');
+    assert.match((await row.getByTestId('incident-actions').textContent()) ?? '', /failover to n\d/);
+    assert.match((await row.getByTestId('incident-detection').textContent()) ?? '', /\d+(\.\d)? (ms|s)/);
+    assert.doesNotMatch((await row.getByTestId('incident-recovery').textContent()) ?? '', /open/, 'web recovered');
+
+    // Its red segment in web's timeline, with the cause and RTO in the hover title.
+    const timeline = shown.getByTestId('timeline-web');
+    const red = timeline.locator('rect[data-kind="incident"]');
+    assert.ok((await red.count()) >= 1, 'an incident segment in the timeline');
+    // The test is compiled without the DOM types; the callback runs in the page.
+    type Styles = { getComputedStyle(el: unknown): { fill: string } };
+    const fill = await red.first().evaluate((el) => (globalThis as unknown as Styles).getComputedStyle(el).fill);
+    const rgb = /rgb\((\d+), (\d+), (\d+)\)/.exec(fill);
+    assert.ok(rgb, `fill ${fill}`);
+    const [r, g, b] = rgb.slice(1).map(Number);
+    assert.ok(r !== undefined && g !== undefined && b !== undefined && r > 150 && g < 100 && b < 100, `the incident segment is red (${fill})`);
+    const title = (await red.first().locator('title').textContent()) ?? '';
+    assert.match(title, /node-lost/);
+    assert.match(title, /RTO \d/);
+    assert.ok(((await red.first().boundingBox())?.width ?? 0) > 0, 'the segment is drawn');
+    assert.equal(await timeline.locator('rect[data-kind="up"]').count(), 1, 'a serving segment under it');
+    // The demo started minutes ago: a second bar shows just that time, the outage in it too.
+    assert.ok((await shown.getByTestId('timeline-zoom-web').locator('rect[data-kind="incident"]').count()) >= 1, 'the zoomed timeline shows the incident');
+    // The switchover of test (c) is a planned move: amber, not red.
+    assert.ok((await timeline.locator('rect[data-kind="planned"]').count()) >= 1, 'a planned-move segment');
+    assert.ok((await shown.locator('[data-testid="incident"][data-group="web"][data-cause="switchover"][data-planned="true"]').count()) >= 1);
+
+    // The figures are the API's.
+    const api = (await report(viewer, '1h')).groups.find((x) => x.group === 'web');
+    assert.ok(api, 'web in the report');
+    assert.ok(api.incidents.some((i) => i.cause.kind === 'node-lost'), 'the API reports the node loss too');
+    await eventually(async () => (await shown.getByTestId('failures-web').textContent()) === String(api.failures), {
+      timeoutMs: 5000,
+      what: `failures of web shown as ${api.failures}`,
+    });
+    assert.equal(await shown.getByTestId('planned-web').textContent(), String(api.plannedMoves));
+    assert.match((await shown.getByTestId('uptime-web').textContent()) ?? '', /^\d{1,2}\.\d{3} %$/, 'uptime below 100 %');
+    assert.match((await shown.getByTestId('nines-web').textContent()) ?? '', /^\d+\.\d$/, 'finite nines');
+    assert.notEqual(await shown.getByTestId('mttr-web').textContent(), '-');
+    assert.notEqual(await shown.getByTestId('mtbf-web').textContent(), '-');
+    await p.screenshot({ path: join(SHOTS, 'availability.png'), fullPage: true });
+
+    // Another window re-reads the report; back on the cluster view the groups are there; no reload.
+    await p.getByTestId('window-24h').click();
+    await p.locator('[data-testid="availability-report"][data-window="24h"]').waitFor({ timeout: 10_000 });
+    assert.ok((await p.locator('[data-testid="incident"][data-group="web"][data-cause="node-lost"]').count()) >= 1);
+    await p.getByTestId('tab-cluster').click();
+    await p.getByTestId('group-web').waitFor({ timeout: 2000 });
+    assert.equal(await p.evaluate(() => (globalThis as unknown as Record<string, unknown>)['__haloMarker']), 'before the availability view', 'no reload');
   });
 });
