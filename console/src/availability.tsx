@@ -1,5 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type GroupAvailabilityBody, type IncidentBody, type ReportResponse } from './api.js';
+// The same formatting as `halo report`, so the console and the CLI agree.
+import { describeActions, formatDuration, formatNines, formatUptime } from '../../src/cli/format.js';
 
 /** The windows the view offers, as `since` durations of GET /v1/report. */
 export const WINDOWS = [
@@ -19,47 +21,11 @@ const TL_HEIGHT = 22;
 /** Narrowest segment drawn, in timeline units: a 3 s outage in a 7 d window must still be visible. */
 const MIN_SEG = 3;
 
-// Formatting mirrors `halo report` (src/cli/views.ts), so the console and the CLI agree.
-
-/** 99.950 %: truncated, never rounded up, so 99.9999 % is not shown as 100 %. */
-export function formatUptime(uptime: number | null): string {
-  if (uptime === null) return '-';
-  if (uptime >= 1) return '100 %';
-  return `${(Math.floor(uptime * 100_000) / 1000).toFixed(3)} %`;
-}
-
-/** One decimal, truncated; "∞" when there was no downtime; "-" when nothing was accounted. */
-export function formatNines(nines: number | null, uptime: number | null): string {
-  if (uptime === null) return '-';
-  if (nines === null) return '∞';
-  return (Math.floor(nines * 10 + 1e-9) / 10).toFixed(1);
-}
-
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ${Math.floor((ms % 60_000) / 1000)} s`;
-  return `${Math.floor(ms / 3_600_000)} h ${Math.floor((ms % 3_600_000) / 60_000)} min`;
-}
-
 const dur = (v: number | null): string => (v === null ? '-' : formatDuration(v));
 
 /** Local date and time to the second: "Jan 31, 14:03:07". */
 function stamp(ms: number): string {
   return new Date(ms).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
-}
-
-/** "restart x2 on n1, failover to n2": consecutive actions of one kind and node are counted. */
-export function describeActions(actions: IncidentBody['actions']): string {
-  const parts: { text: string; n: number }[] = [];
-  for (const a of actions) {
-    const where = a.node === null ? '' : a.kind === 'restart' ? ` on ${a.node}` : ` to ${a.node}`;
-    const text = `${a.kind}${a.resource !== null && a.kind === 'restart' ? ` ${a.resource}` : ''}${where}`;
-    const last = parts[parts.length - 1];
-    if (last && last.text === text) last.n++;
-    else parts.push({ text, n: 1 });
-  }
-  return parts.map((p) => (p.n > 1 ? p.text.replace(/^(\S+)/, `$1 x${p.n}`) : p.text)).join(', ');
 }
 
 function causeWhere(i: IncidentBody): string {

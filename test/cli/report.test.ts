@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { ReportResponseSchema } from '../../src/api/schemas.js';
 import { buildApi } from '../../src/api/server.js';
 import { runCli } from '../../src/cli/program.js';
-import { describeActions, formatNines, formatUptime } from '../../src/cli/views.js';
+import { describeActions, formatNines, formatUptime } from '../../src/cli/format.js';
 import { MemoryCoordinator } from '../../src/coord/memory/index.js';
 import { parseGroupId, parseNodeId, parseResourceId } from '../../src/domain/ids.js';
 import type { ClusterEvent, EventKind } from '../../src/domain/state.js';
