@@ -76,7 +76,7 @@ export class Agent {
   private statusWriting = false;
   private statusDirty = false;
   private loops: Promise<void>[] = [];
-  private eventSeq = 0;
+  private metricsRevision = -1;
 
   constructor(private readonly deps: AgentDeps) {
     this.node = deps.node;
@@ -284,7 +284,10 @@ export class Agent {
     const snap = this.snapshot();
     const stored = snap.config?.value.config;
     if (stored) this.cfg = stored;
-    this.deps.metrics?.updateFromSnapshot(snap, this.node);
+    if (this.deps.metrics && snap.revision !== this.metricsRevision) {
+      this.metricsRevision = snap.revision;
+      this.deps.metrics.updateFromSnapshot(snap, this.node);
+    }
     const now = this.deps.clock.now();
     const seen = new Set<GroupId>();
     for (const g of this.cfg.groups) {
@@ -457,7 +460,6 @@ export class Agent {
   private event(ev: LocalEvent): void {
     const full: ClusterEvent = { ...ev, node: this.node, at: this.deps.clock.wallNow() };
     this.deps.metrics?.countEvent(full);
-    this.eventSeq++;
     void appendEvent(this.deps.coord, this.cfg.cluster, full, { signal: AbortSignal.timeout(2000) }).catch((e: unknown) =>
       this.deps.log.debug({ err: String(e) }, 'event not recorded'),
     );
