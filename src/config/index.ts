@@ -1,6 +1,6 @@
 export { parseConfigText, loadConfigFile, formatIssues, formatPath, configInvalidError, configJsonSchema } from './load.js';
 export { explainTiming, timingBounds, hangDetectionMs, RENEW_TIMEOUT_INTERVALS } from './timing.js';
-export { substituteNodeVars, NODE_VAR_NAMES } from './substitute.js';
+export { substituteNodeVars, NODE_VARS } from '../domain/node-vars.js';
 export type { ConfigIssue, ParseResult } from './load.js';
 export type { TimingBounds } from './timing.js';
-export type { NodeVars } from './substitute.js';
+export type { NodeVars } from '../domain/node-vars.js';

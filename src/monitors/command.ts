@@ -3,7 +3,7 @@ import type { MonitorConfig } from '../domain/config.js';
 import { killGroup } from '../platform/proc.js';
 import { CheckFailed, runCheck } from './check.js';
 import type { CheckResult, Monitor } from './types.js';
-import { substituteVars } from './vars.js';
+import { substituteNodeVars } from '../domain/node-vars.js';
 
 type CommandConfig = Extract<MonitorConfig, { kind: 'command' }>;
 
@@ -21,8 +21,8 @@ export class CommandMonitor implements Monitor {
 
   constructor(config: CommandConfig, vars?: Readonly<Record<string, string>>) {
     this.config = config;
-    this.command = substituteVars(config.command, vars);
-    this.args = config.args.map((a) => substituteVars(a, vars));
+    this.command = substituteNodeVars(config.command, vars);
+    this.args = config.args.map((a) => substituteNodeVars(a, vars));
   }
 
   check(signal?: AbortSignal): Promise<CheckResult> {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { MonitorConfig } from '../domain/config.js';
 import { runCheck } from './check.js';
 import type { CheckResult, Monitor } from './types.js';
-import { substituteVars } from './vars.js';
+import { substituteNodeVars } from '../domain/node-vars.js';
 
 type DiskConfig = Extract<MonitorConfig, { kind: 'disk' }>;
 
@@ -21,7 +21,7 @@ export class DiskMonitor implements Monitor {
 
   constructor(config: DiskConfig, vars?: Readonly<Record<string, string>>) {
     this.config = config;
-    this.dir = substituteVars(config.path, vars);
+    this.dir = substituteNodeVars(config.path, vars);
   }
 
   check(signal?: AbortSignal): Promise<CheckResult> {

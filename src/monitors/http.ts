@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import type { MonitorConfig } from '../domain/config.js';
 import { CheckFailed, runCheck } from './check.js';
 import type { CheckResult, Monitor } from './types.js';
-import { substituteVars } from './vars.js';
+import { substituteNodeVars } from '../domain/node-vars.js';
 
 type HttpConfig = Extract<MonitorConfig, { kind: 'http' }>;
 
@@ -22,7 +22,7 @@ export class HttpMonitor implements Monitor {
 
   constructor(config: HttpConfig, vars?: Readonly<Record<string, string>>) {
     this.config = config;
-    this.url = new URL(substituteVars(config.url, vars));
+    this.url = new URL(substituteNodeVars(config.url, vars));
     this.bodyRe = config.bodyMatch === undefined ? null : new RegExp(config.bodyMatch);
   }
 

@@ -11,7 +11,6 @@ export { DiskMonitor } from './disk.js';
 export { HttpMonitor } from './http.js';
 export { TcpMonitor } from './tcp.js';
 export { runCheck } from './check.js';
-export { NODE_VARS, substituteVars } from './vars.js';
 export type { CheckResult, Monitor } from './types.js';
 
 /**

@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import type { MonitorConfig } from '../domain/config.js';
 import { runCheck } from './check.js';
 import type { CheckResult, Monitor } from './types.js';
-import { substituteVars } from './vars.js';
+import { substituteNodeVars } from '../domain/node-vars.js';
 
 type TcpConfig = Extract<MonitorConfig, { kind: 'tcp' }>;
 
@@ -13,7 +13,7 @@ export class TcpMonitor implements Monitor {
 
   constructor(config: TcpConfig, vars?: Readonly<Record<string, string>>) {
     this.config = config;
-    this.host = substituteVars(config.host, vars);
+    this.host = substituteNodeVars(config.host, vars);
   }
 
   check(signal?: AbortSignal): Promise<CheckResult> {

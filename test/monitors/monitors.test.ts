@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MonitorConfigSchema, type MonitorConfig } from '../../src/domain/config.js';
-import { CommandMonitor, DiskMonitor, HttpMonitor, makeMonitor, substituteVars, TcpMonitor } from '../../src/monitors/index.js';
+import { CommandMonitor, DiskMonitor, HttpMonitor, makeMonitor, TcpMonitor } from '../../src/monitors/index.js';
+import { substituteNodeVars } from '../../src/domain/node-vars.js';
 import { isAlive } from '../../src/platform/proc.js';
 
 const cfg = (v: unknown): MonitorConfig => MonitorConfigSchema.parse(v);
@@ -203,9 +204,9 @@ describe('monitors', { timeout: 30_000 }, () => {
     });
   });
 
-  test('substituteVars replaces only known placeholders that have values', () => {
-    assert.equal(substituteVars('${HALO_NODE}@${HALO_NODE_ADDRESS}:${OTHER}', { HALO_NODE: 'n1', HALO_NODE_ADDRESS: '10.0.0.1' }), 'n1@10.0.0.1:${OTHER}');
-    assert.equal(substituteVars('${HALO_NODE_ADDRESS}', { HALO_NODE: 'n1' }), '${HALO_NODE_ADDRESS}');
-    assert.equal(substituteVars('${HALO_NODE}', undefined), '${HALO_NODE}');
+  test('substituteNodeVars replaces only known placeholders that have values', () => {
+    assert.equal(substituteNodeVars('${HALO_NODE}@${HALO_NODE_ADDRESS}:${OTHER}', { HALO_NODE: 'n1', HALO_NODE_ADDRESS: '10.0.0.1' }), 'n1@10.0.0.1:${OTHER}');
+    assert.equal(substituteNodeVars('${HALO_NODE_ADDRESS}', { HALO_NODE: 'n1' }), '${HALO_NODE_ADDRESS}');
+    assert.equal(substituteNodeVars('${HALO_NODE}', undefined), '${HALO_NODE}');
   });
 });

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { ProcessResourceConfig } from '../../domain/config.js';
 import { SystemClock, type Clock } from '../../platform/clock.js';
 import { groupAlive, isAlive, isSameProcess, killGroup, killPid } from '../../platform/proc.js';
-import { substituteVars } from '../../monitors/vars.js';
+import { substituteNodeVars } from '../../domain/node-vars.js';
 import type { ActionResult, Observation, ResourceAgent, ResourceContext } from '../types.js';
 import { describeExit, pidFilePath, readExitRecord, readPidRecord, STDERR_LOG, STDOUT_LOG, type PidRecord } from './files.js';
 import { GUARD_ENV_VAR, type GuardSpec } from './guard.js';
@@ -118,7 +118,7 @@ export class ProcessAgent implements ResourceAgent {
 
   private childEnv(ctx: ResourceContext): Record<string, string> {
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.config.env)) env[k] = substituteVars(v, this.vars);
+    for (const [k, v] of Object.entries(this.config.env)) env[k] = substituteNodeVars(v, this.vars);
     const address = this.vars['HALO_NODE_ADDRESS'];
     if (address !== undefined) env['HALO_NODE_ADDRESS'] = address;
     env['HALO_EPOCH'] = String(ctx.epoch);
@@ -140,8 +140,8 @@ export class ProcessAgent implements ResourceAgent {
 
     mkdirSync(ctx.stateDir, { recursive: true });
     const spec: GuardSpec = {
-      command: substituteVars(this.config.command, this.vars),
-      args: this.config.args.map((a) => substituteVars(a, this.vars)),
+      command: substituteNodeVars(this.config.command, this.vars),
+      args: this.config.args.map((a) => substituteNodeVars(a, this.vars)),
       cwd: this.config.cwd ?? null,
       stateDir: ctx.stateDir,
       fenceFile: ctx.fenceFile,

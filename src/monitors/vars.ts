@@ -1,1 +1,0 @@
-export { NODE_VARS, substituteNodeVars as substituteVars } from '../domain/node-vars.js';
