@@ -38,15 +38,6 @@ export interface AgentDeps {
   readonly metrics?: Metrics;
 }
 
-/** Figures the agent keeps about itself (status page, metrics, benchmarks). */
-export interface AgentStats {
-  renewals: number;
-  renewFailures: number;
-  lastRenewLatencyMs: number;
-  maxLoopLagMs: number;
-  lastLoopLagMs: number;
-}
-
 /**
  * The node daemon: holds the node's session lease, runs what is assigned here, reports status,
  * self-fences, and hosts the controller (active only on the elected node).
@@ -60,12 +51,10 @@ export class Agent {
   readonly node: NodeId;
   readonly keys: ClusterKeys;
   readonly view: CoordinatorView;
-  readonly stats: AgentStats = { renewals: 0, renewFailures: 0, lastRenewLatencyMs: 0, maxLoopLagMs: 0, lastLoopLagMs: 0 };
   private cfg: HaloConfig;
   private lease: { id: LeaseId; ttlMs: number } | null = null;
   private leaseValidUntil: number | null = null;
   private lagAt: number | null = null;
-  private lastRenewSentAt = 0;
   private readonly sessionId = randomUUID();
   private readonly runners = new Map<GroupId, GroupRunner>();
   private readonly decisions = new Map<GroupId, AgentGroupDecision>();
@@ -99,10 +88,6 @@ export class Agent {
 
   get config(): HaloConfig {
     return this.cfg;
-  }
-
-  get isController(): boolean {
-    return this.controller.isLeader;
   }
 
   /** Register, re-adopt what already runs, and start the loops. Resolves once registered. */
@@ -160,7 +145,6 @@ export class Agent {
     await coord.put(this.keys.node(this.node), JSON.stringify(session), { lease: lease.id, signal });
     this.lease = lease;
     this.setValidUntil(sentAt + lease.ttlMs - this.cfg.timing.safetyMarginMs);
-    this.lastRenewSentAt = sentAt;
     this.lastStatus.clear();
     this.event({ kind: 'node-joined', group: null, resource: null, message: `${this.node} joined (session ${this.sessionId.slice(0, 8)}, lease ${lease.ttlMs} ms)`, epoch: null });
     this.deps.log.info({ node: this.node, lease: lease.id, ttlMs: lease.ttlMs }, 'registered');
@@ -187,15 +171,11 @@ export class Agent {
     try {
       // Bounded by time only: a renewal is never worth waiting for past the next one.
       const r = await coord.renewLease(this.lease.id, { signal: AbortSignal.timeout(this.cfg.timing.renewIntervalMs * 2) });
-      this.stats.lastRenewLatencyMs = clock.now() - sentAt;
-      this.deps.metrics?.observeRenewal(this.stats.lastRenewLatencyMs);
+      this.deps.metrics?.observeRenewal(clock.now() - sentAt);
       if (r.ok) {
-        this.stats.renewals++;
-        this.lastRenewSentAt = sentAt;
         this.setValidUntil(sentAt + this.lease.ttlMs - this.cfg.timing.safetyMarginMs);
         if (this.lagAt !== null && sentAt > this.lagAt) this.lagAt = null;
       } else {
-        this.stats.renewFailures++;
         this.deps.log.warn({ node: this.node }, 'session lease lost: self-fencing');
         this.lease = null;
         this.setValidUntil(null);
@@ -203,7 +183,6 @@ export class Agent {
       }
     } catch (e) {
       if (signal.aborted) return;
-      this.stats.renewFailures++;
       this.deps.log.warn({ node: this.node, err: String(e) }, 'lease renewal failed');
       this.poke();
     }
@@ -232,9 +211,7 @@ export class Agent {
         return;
       }
       const lag = Math.max(0, clock.now() - before - period);
-      this.stats.lastLoopLagMs = lag;
       this.deps.metrics?.setLoopLag(lag);
-      this.stats.maxLoopLagMs = Math.max(this.stats.maxLoopLagMs, lag);
       if (lag > this.cfg.timing.maxLoopLagMs) {
         this.lagAt = clock.now();
         this.deps.log.warn({ node: this.node, lagMs: lag }, 'event loop stalled beyond maxLoopLagMs: no new starts until a fresh lease renewal');
@@ -472,8 +449,4 @@ export class Agent {
     if (r.ok) this.event({ kind: 'config-applied', group: null, resource: null, message: `configuration version 1 stored by ${this.node}`, epoch: null });
   }
 
-  /** For `halo status` / metrics: what this agent believes about its lease. */
-  leaseInfo(): { readonly validForMs: number | null; readonly lastRenewSentAt: number } {
-    return { validForMs: this.leaseValidUntil === null ? null : this.leaseValidUntil - this.deps.clock.now(), lastRenewSentAt: this.lastRenewSentAt };
-  }
 }

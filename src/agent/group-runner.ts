@@ -1,5 +1,4 @@
 import { setMaxListeners } from 'node:events';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GroupConfig, MonitorConfig, ResourceConfig } from '../domain/config.js';
 import type { Epoch, GroupId, NodeId } from '../domain/ids.js';
@@ -80,7 +79,6 @@ export class GroupRunner {
   private role: GroupStatus['role'] = 'none';
   private gaveUp: { epoch: Epoch; reason: string } | null = null;
   private target: AgentTarget = { kind: 'stopped' };
-  private lastDetail = '';
   private closed = false;
 
   constructor(
@@ -92,9 +90,12 @@ export class GroupRunner {
     this.slots = cfg.resources.map((r) => this.makeSlot(r));
   }
 
-  /** Same resources (by name, type and settings)? Otherwise the runner must be replaced. */
+  /**
+   * Same resources (by name, type and settings)? Otherwise the runner must be replaced. Parsed
+   * configs are shared objects until the stored config changes, so the deep comparison runs only then.
+   */
   sameShape(cfg: GroupConfig): boolean {
-    return JSON.stringify(cfg.resources) === JSON.stringify(this.cfg.resources);
+    return cfg.resources === this.cfg.resources || JSON.stringify(cfg.resources) === JSON.stringify(this.cfg.resources);
   }
 
   updatePolicy(cfg: GroupConfig): void {
@@ -127,8 +128,8 @@ export class GroupRunner {
     };
   }
 
+  /** The resource agent creates the directory when it starts something there. */
   private ctx(slot: ResourceSlot, epoch: Epoch): ResourceContext {
-    mkdirSync(slot.ctxDir, { recursive: true });
     return { node: this.deps.node, group: this.group, epoch, role: 'active', stateDir: slot.ctxDir, fenceFile: this.deps.fenceFile };
   }
 
@@ -440,12 +441,7 @@ export class GroupRunner {
     else if (this.slots.every((s) => s.state === 'running')) state = 'running';
     else state = 'recovering';
     const detail = this.gaveUp ? `gave up: ${this.gaveUp.reason}` : this.op ? this.op.name : '';
-    this.lastDetail = detail;
     return { epoch: this.epoch, role: this.anyRunning ? this.role : 'none', state, resources, detail, at: now };
-  }
-
-  get detail(): string {
-    return this.lastDetail;
   }
 
   /** Stop watching (resources keep running — used when the agent exits for an upgrade). */

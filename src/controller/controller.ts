@@ -42,10 +42,6 @@ export class Controller {
     this.keys = clusterKeys(deps.cluster);
   }
 
-  get isLeader(): boolean {
-    return this.leader;
-  }
-
   /** One controller cycle: campaign, then (if elected) plan and act. */
   async tick(signal: AbortSignal): Promise<void> {
     const snap = this.deps.snapshot();
