@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GroupViewSchema, MoveAcceptedSchema, StatusResponseSchema, type GroupView } from '../src/api/schemas.js';
 import { SAMPLE_SERVICE } from '../src/demo/run.js';
-import { alive, NODES, TestCluster, type NodeName } from '../test/e2e/harness.js';
+import { NODES, TestCluster, type NodeName } from '../test/e2e/harness.js';
+import { isAlive } from '../src/platform/proc.js';
 import { getService, pollUntil, waitServing, type Target } from './probe.js';
 import { clockTicks, readGuardPid, startTicks, uptimeTicks } from './procfs.js';
 
@@ -227,7 +227,7 @@ export async function benchHang(c: TestCluster, trials: number, log: Log): Promi
       log(`  hang ${i + 1}/${trials} on ${a.node}: new instance after ${(got.at - t0).toFixed(1)} ms (failure declared after ${det === null ? '?' : det - wall0} ms)`);
     }
     // halo must have killed the stopped process; never leave one behind.
-    const gone = await pollUntil(async () => (alive(a.pid) ? null : true), { timeoutMs: 10_000, everyMs: 50 });
+    const gone = await pollUntil(async () => (isAlive(a.pid) ? null : true), { timeoutMs: 10_000, everyMs: 50 });
     if (!gone) {
       log(`  hang ${i + 1}: stopped process ${a.pid} still there; killing it`);
       signal(a.pid, 'SIGCONT');
@@ -296,7 +296,7 @@ export async function benchNodeLoss(c: TestCluster, trials: number, log: Log): P
       );
     }
     // Back to three nodes: the agent comes back, finds its service gone, and joins as standby.
-    const agentGone = await pollUntil(async () => (alive(agentPid) ? null : true), { timeoutMs: 5000, everyMs: 20 });
+    const agentGone = await pollUntil(async () => (isAlive(agentPid) ? null : true), { timeoutMs: 5000, everyMs: 20 });
     if (!agentGone) log(`  node loss ${i + 1}: killed agent ${agentPid} still alive`);
     c.startAgent(a.node);
   }

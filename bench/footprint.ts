@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GroupViewSchema } from '../src/api/schemas.js';
 import { HALO_BIN, writeDemoConfig } from '../src/demo/run.js';
-import { alive } from '../test/e2e/harness.js';
+import { isAlive } from '../src/platform/proc.js';
 import { pollUntil } from './probe.js';
 import { clockTicks, cpuTicks, readGuardPid, rssKb } from './procfs.js';
 import type { Log } from './failover.js';
@@ -179,7 +179,7 @@ export async function benchFootprint(o: FootprintOptions, log: Log): Promise<Foo
     if (!(await exitOf(coordinator, 5000))) coordinator.kill('SIGKILL');
     if (servicePid !== null) {
       const pid = servicePid;
-      const gone = await pollUntil(async () => (alive(pid) ? null : true), { timeoutMs: 5000, everyMs: 50 });
+      const gone = await pollUntil(async () => (isAlive(pid) ? null : true), { timeoutMs: 5000, everyMs: 50 });
       if (!gone) process.kill(pid, 'SIGKILL');
     }
     if (!process.env['HALO_KEEP_TEST_DIRS']) rmSync(dir, { recursive: true, force: true });

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { HALO_BIN } from '../../src/demo/run.js';
-import { readCmdline } from '../../src/platform/proc.js';
-import { alive, eventually } from '../e2e/harness.js';
+import { isAlive, readCmdline } from '../../src/platform/proc.js';
+import { eventually } from '../support/util.js';
 
 /**
  * The web console in a real headless Chromium against the real 3-node demo: the overview, a
@@ -110,7 +110,7 @@ describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 
     if (dir !== '') {
       for (const d of readdirSync('/proc')) {
         const pid = Number(d);
-        if (Number.isInteger(pid) && alive(pid) && (readCmdline(pid) ?? []).some((a) => a.includes(dir))) process.kill(pid, 'SIGKILL');
+        if (Number.isInteger(pid) && isAlive(pid) && (readCmdline(pid) ?? []).some((a) => a.includes(dir))) process.kill(pid, 'SIGKILL');
       }
       rmSync(dir, { recursive: true, force: true });
     }

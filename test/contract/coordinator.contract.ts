@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as realSleep } from 'node:timers/promises';
 import type { Coordinator, WatchEvent } from '../../src/coord/coordinator.js';
-import { isClusterError, type ErrorCode } from '../../src/domain/errors.js';
 import type { Revision } from '../../src/domain/ids.js';
+import { expectCode } from '../support/util.js';
 
 /**
  * The behaviour every Coordinator backend must show. It runs unchanged against memory (system and
@@ -506,9 +506,3 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
-async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isClusterError(e, code), `expected ClusterError ${code}, got ${String(e)}`);
-    return true;
-  });
-}

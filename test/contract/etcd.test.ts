@@ -5,10 +5,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Etcd3 } from 'etcd3';
 import { connectEtcd, EtcdCoordinator, type EtcdCoordinatorOptions } from '../../src/coord/etcd/index.js';
 import type { WatchEvent } from '../../src/coord/coordinator.js';
-import { isClusterError, type ErrorCode } from '../../src/domain/errors.js';
+import { isClusterError } from '../../src/domain/errors.js';
 import { parseRevision, type Revision } from '../../src/domain/ids.js';
-import { etcdSkipReason, freePort, startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
+import { etcdSkipReason, startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
 import { coordinatorContract } from './coordinator.contract.js';
+import { eventually, expectCode, freePort } from '../support/util.js';
 
 const skip = etcdSkipReason();
 
@@ -199,7 +200,7 @@ if (skip !== undefined) {
             }
           })();
           // The watch is open once it delivered the first key; then its member goes away.
-          await waitFor(async () => events.length > 0, 3000);
+          await eventually(async () => events.length > 0, { timeoutMs: 3000, what: 'watch events', everyMs: 25 });
           const stoppedAt = Date.now();
           await c.stopMember(member, 'SIGTERM');
           const r1 = await writer.put('/w/1', 'while down');
@@ -311,22 +312,7 @@ async function watchUntil(
   return out;
 }
 
-/** Poll `check` (failures count as "not yet") until it holds, for at most `limitMs`. */
-async function waitFor(check: () => Promise<boolean>, limitMs: number): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) assert.fail(`condition not met within ${limitMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
-async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isClusterError(e, code), `expected ClusterError ${code}, got ${String(e)}`);
-    return true;
-  });
-}
 
 /** A TCP server that accepts connections and never says anything: a hung member. */
 async function silentServer(): Promise<{ readonly endpoint: string; close(): Promise<void> }> {

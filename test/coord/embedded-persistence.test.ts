@@ -4,11 +4,10 @@ import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/prom
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { WatchEvent } from '../../src/coord/coordinator.js';
 import { EmbeddedCoordinator, startCoordinatorServer, type CoordinatorServer } from '../../src/coord/embedded/index.js';
-import { isClusterError, type ErrorCode } from '../../src/domain/errors.js';
 import { parseRevision } from '../../src/domain/ids.js';
+import { eventually, expectCode } from '../support/util.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'halo-coord-persist-'));
@@ -35,22 +34,7 @@ async function start(
   };
 }
 
-async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isClusterError(e, code), `expected ClusterError ${code}, got ${String(e)}`);
-    return true;
-  });
-}
 
-/** Poll with an explicit limit (real server, real time). */
-async function eventually(check: () => Promise<boolean>, limitMs: number): Promise<number> {
-  const started = performance.now();
-  while (performance.now() - started < limitMs) {
-    if (await check()) return performance.now() - started;
-    await sleep(10);
-  }
-  assert.fail(`condition not met within ${limitMs} ms`);
-}
 
 describe('embedded coordinator persistence', () => {
   test('keys, revisions and history survive a restart; revisions continue', () =>
@@ -108,7 +92,7 @@ describe('embedded coordinator persistence', () => {
       try {
         assert.equal((await b.coord.get('/s/n1'))?.lease, lease.id);
         assert.deepEqual(await b.coord.renewLease(lease.id), { ok: true, ttlMs: 400 });
-        await eventually(async () => (await b.coord.get('/s/n1')) === undefined, 3000);
+        await eventually(async () => (await b.coord.get('/s/n1')) === undefined, { timeoutMs: 3000, what: 'the key to vanish' });
         assert.deepEqual(await b.coord.renewLease(lease.id), { ok: false });
         // Lease ids are not reused after a restart.
         const next = await b.coord.grantLease(1000);
@@ -126,7 +110,7 @@ describe('embedded coordinator persistence', () => {
         const lease = await a.coord.grantLease(200);
         assert.equal(lease.ttlMs, 200);
         await a.coord.put('/t/k', 'v', { lease: lease.id });
-        await eventually(async () => (await a.coord.get('/t/k')) === undefined, 2000);
+        await eventually(async () => (await a.coord.get('/t/k')) === undefined, { timeoutMs: 2000, what: 'the key to vanish' });
         assert.ok(performance.now() - granted >= 195, 'lease expired before its TTL');
       } finally {
         await a.stop();

@@ -2,16 +2,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WatchEvent } from '../../src/coord/coordinator.js';
 import { KvStore, MemoryCoordinator, StoreSnapshotSchema, type StoreRecord } from '../../src/coord/memory/index.js';
-import { isClusterError, type ErrorCode } from '../../src/domain/errors.js';
+import { isClusterError } from '../../src/domain/errors.js';
 import { parseRevision } from '../../src/domain/ids.js';
 import { ManualClock } from '../../src/platform/clock.js';
+import { expectCode } from '../support/util.js';
 
-async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isClusterError(e, code), `expected ClusterError ${code}, got ${String(e)}`);
-    return true;
-  });
-}
 
 function manual(historyLimit?: number): { clock: ManualClock; coord: MemoryCoordinator } {
   const clock = new ManualClock();

@@ -1,7 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { alive, eventually, overlaps, TestCluster, type NodeName } from './harness.js';
+import { overlaps, TestCluster, type NodeName } from './harness.js';
+import { eventually } from '../support/util.js';
+import { isAlive } from '../../src/platform/proc.js';
 
 /**
  * End-to-end: real coordinator and agent processes, the real sample service, real signals.
@@ -51,10 +53,10 @@ describe('e2e: one cluster of real processes', { timeout: 600_000 }, () => {
     await withCluster({}, async (c) => {
       const a = await c.waitActive(() => true, 20_000, 'web active');
       process.kill(a.pid, 'SIGSTOP');
-      assert.ok(alive(a.pid), 'the hung process is still alive');
+      assert.ok(isAlive(a.pid), 'the hung process is still alive');
       const b = await c.waitActive((x) => x.pid !== a.pid, 20_000, 'hung service replaced');
       assert.equal(b.node, a.node);
-      await eventually(async () => !alive(a.pid), { timeoutMs: 5000, what: 'hung process gone' });
+      await eventually(async () => !isAlive(a.pid), { timeoutMs: 5000, what: 'hung process gone' });
       const evs = await c.events();
       assert.ok(evs.some((e) => e.kind === 'monitor-failed' && /http/.test(e.message)), 'the HTTP monitor failure was recorded');
     });
@@ -102,7 +104,7 @@ describe('e2e: one cluster of real processes', { timeout: 600_000 }, () => {
       try {
         const b = await c.waitActive((x) => x.node !== a.node, 20_000, 'group active elsewhere');
         assert.ok(b.epoch > a.epoch);
-        assert.ok(!alive(a.pid), 'the frozen agent\'s service was killed by its guard');
+        assert.ok(!isAlive(a.pid), 'the frozen agent\'s service was killed by its guard');
         const recs = c.records();
         const oldLast = Math.max(...recs.filter((r) => r.pid === a.pid).map((r) => r.at));
         const newStart = recs.find((r) => r.pid === b.pid && r.event === 'start');
@@ -157,7 +159,7 @@ describe('e2e: one cluster of real processes', { timeout: 600_000 }, () => {
       const b = await c.active();
       assert.equal(b?.node, a.node);
       assert.equal(b?.pid, a.pid, 'the same service process runs on, adopted');
-      assert.ok(alive(a.pid));
+      assert.ok(isAlive(a.pid));
       const evs = await c.events();
       assert.ok(evs.some((e) => e.kind === 'resource-adopted'));
       assert.ok(!evs.some((e) => e.kind === 'resource-restarted'), 'nothing was restarted');

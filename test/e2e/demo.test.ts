@@ -5,8 +5,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HALO_BIN } from '../../src/demo/run.js';
-import { alive, eventually } from './harness.js';
-import { readCmdline } from '../../src/platform/proc.js';
+import { eventually } from '../support/util.js';
+import { isAlive, readCmdline } from '../../src/platform/proc.js';
 
 /**
  * `halo demo` as a user runs it: it comes up with the sample service answering through the node
@@ -46,17 +46,17 @@ test('halo demo: starts a 3-node cluster serving the sample service; Ctrl-C leav
     const guard = JSON.parse(readFileSync(join(dir, 'state', 'state', active, 'web', 'app', 'pid.json'), 'utf8')) as { guardPid: number };
     pids.push(guard.guardPid);
     assert.equal(pids.length, 5, `3 agents, 1 service, 1 guard: ${JSON.stringify(pids)}`);
-    assert.ok(pids.every(alive));
+    assert.ok(pids.every(isAlive));
 
     demo.kill('SIGINT');
     assert.equal(await exited, 0, out);
-    await eventually(async () => pids.every((p) => !alive(p)), { timeoutMs: 10_000, what: 'every demo process gone' });
+    await eventually(async () => pids.every((p) => !isAlive(p)), { timeoutMs: 10_000, what: 'every demo process gone' });
     assert.match(out, /nothing left running/);
     // Nothing else that mentions the demo's directory (the coordinator, guards) survives either.
     const leftovers = readdirSync('/proc')
       .filter((d) => /^\d+$/.test(d))
       .map((d) => Number(d))
-      .filter((pid) => alive(pid) && (readCmdline(pid) ?? []).some((a) => a.includes(dir)));
+      .filter((pid) => isAlive(pid) && (readCmdline(pid) ?? []).some((a) => a.includes(dir)));
     assert.deepEqual(leftovers, []);
   } finally {
     if (demo.exitCode === null) demo.kill('SIGKILL');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { parseDocument } from 'yaml';
 import { HALO_BIN, writeDemoConfig } from '../../src/demo/run.js';
 import { isAlive } from '../../src/platform/proc.js';
+import { eventually } from '../support/util.js';
 
 /**
  * A real cluster for end-to-end tests: the embedded coordinator and three agents as separate OS
@@ -206,7 +207,7 @@ export class TestCluster {
     for (const r of this.records()) {
       try {
         process.kill(r.pid, 0);
-        await eventually(async () => !alive(r.pid), { timeoutMs: 5000, what: `service pid ${r.pid} gone` }).catch(() => process.kill(r.pid, 'SIGKILL'));
+        await eventually(async () => !isAlive(r.pid), { timeoutMs: 5000, what: `service pid ${r.pid} gone` }).catch(() => process.kill(r.pid, 'SIGKILL'));
       } catch {
         /* not running */
       }
@@ -215,10 +216,6 @@ export class TestCluster {
   }
 }
 
-/** Alive and not a zombie. */
-export function alive(pid: number): boolean {
-  return isAlive(pid);
-}
 
 function exitOf(p: ChildProcess, ms: number): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
@@ -231,20 +228,6 @@ function exitOf(p: ChildProcess, ms: number): Promise<void> {
   });
 }
 
-/** Poll `check` until it holds, at most `timeoutMs`; the failure says what was awaited. */
-export async function eventually(check: () => Promise<boolean>, o: { timeoutMs: number; what: string; everyMs?: number }): Promise<void> {
-  const deadline = Date.now() + o.timeoutMs;
-  let lastErr: unknown = null;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (e) {
-      lastErr = e;
-    }
-    await new Promise((r) => setTimeout(r, o.everyMs ?? 100));
-  }
-  throw new Error(`timed out after ${o.timeoutMs} ms waiting for: ${o.what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
-}
 
 /**
  * Active intervals of the service, one per started instance (pid): from its 'start' record to its

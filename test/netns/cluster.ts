@@ -1,4 +1,4 @@
-import { type ChildProcess, spawnSync } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import { HALO_BIN, writeDemoConfig } from '../../src/demo/run.js';
 import { isAlive } from '../../src/platform/proc.js';
 import { activeIntervals, type ServiceRecord } from '../e2e/harness.js';
 import type { NetnsHosts } from './hosts.js';
+import { eventually } from '../support/util.js';
+import { ETCD_BINARY } from '../support/etcd.js';
 
 /**
  * A real halo cluster across network-namespace hosts: on each host one etcd member (listening on
@@ -23,8 +25,6 @@ import type { NetnsHosts } from './hosts.js';
  * wall clock) are the ground truth for "who was active when".
  */
 
-export const ETCD_BINARY = '/usr/bin/etcd';
-export const ETCD_INSTALL_HINT = 'apt-get install -y etcd-server';
 export const API_PORT = 7401;
 export const SERVICE_PORT = 8080;
 export const ETCD_CLIENT_PORT = 2379;
@@ -33,17 +33,6 @@ export const ETCD_PEER_PORT = 2380;
 /** Timing of the test cluster (docs/configuration.md): fence 700 ms after the last renewal sent. */
 export const TIMING = { leaseTtlMs: 1000, renewIntervalMs: 150, safetyMarginMs: 300, maxLoopLagMs: 200 } as const;
 
-/**
- * Undefined when /usr/bin/etcd exists (installed from Debian when missing and we are root);
- * otherwise why the caller should skip. With CI=true it throws instead.
- */
-export function etcdSkipReason(): string | undefined {
-  if (!existsSync(ETCD_BINARY) && process.getuid?.() === 0) spawnSync('apt-get', ['install', '-y', 'etcd-server'], { stdio: 'ignore', timeout: 120_000 });
-  if (existsSync(ETCD_BINARY)) return undefined;
-  const why = `${ETCD_BINARY} not found; install it with: ${ETCD_INSTALL_HINT}`;
-  if (process.env['CI'] === 'true') throw new Error(`network-namespace cluster tests cannot run in CI: ${why}`);
-  return `skipped: ${why}`;
-}
 
 export interface LiveInstance {
   readonly node: string;
@@ -130,7 +119,7 @@ export class NetnsCluster {
     for (const n of this.nodes) this.startEtcd(n);
     await this.waitEtcdHealthy(this.nodes, { timeoutMs: 15_000, ...o });
     for (const n of this.nodes) this.startAgent(n);
-    await waitFor(async () => (await this.liveInstances()).length === 1 && (await this.agreedActive()) !== null, { timeoutMs: 30_000, what: 'web running on one host', ...o });
+    await eventually(async () => (await this.liveInstances()).length === 1 && (await this.agreedActive()) !== null, { timeoutMs: 30_000, what: 'web running on one host', ...o });
   }
 
   startEtcd(node: string): void {
@@ -156,7 +145,7 @@ export class NetnsCluster {
   }
 
   async waitEtcdHealthy(nodes: readonly string[], o: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
-    await waitFor(
+    await eventually(
       async () => {
         for (const n of nodes) {
           const r = await this.hosts.fetchFrom(n, `http://${this.address(n)}:${ETCD_CLIENT_PORT}/health`, { timeoutMs: 1000 });
@@ -190,7 +179,7 @@ export class NetnsCluster {
 
   /** Hands etcd leadership to `to` (asked of the current leader) and waits until it holds. */
   async moveEtcdLeader(to: string, o: { signal?: AbortSignal } = {}): Promise<void> {
-    await waitFor(
+    await eventually(
       async () => {
         const cur = await this.etcdLeader();
         if (cur === to) return true;
@@ -322,18 +311,3 @@ async function terminate(c: ChildProcess, graceMs: number): Promise<void> {
   }
 }
 
-/** Poll `check` until it holds, at most `timeoutMs`; the failure says what was awaited. Resolves with the time it held. */
-export async function waitFor(check: () => Promise<boolean>, o: { timeoutMs: number; what: string; everyMs?: number; signal?: AbortSignal }): Promise<number> {
-  const deadline = Date.now() + o.timeoutMs;
-  let lastErr: unknown = null;
-  while (Date.now() < deadline) {
-    o.signal?.throwIfAborted();
-    try {
-      if (await check()) return Date.now();
-    } catch (e) {
-      lastErr = e;
-    }
-    await sleep(o.everyMs ?? 100, undefined, o.signal ? { signal: o.signal } : {});
-  }
-  throw new Error(`timed out after ${o.timeoutMs} ms waiting for: ${o.what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
-}

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive } from '../../src/platform/proc.js';
 import { activeIntervals, overlaps, type ServiceRecord } from '../e2e/harness.js';
-import { etcdSkipReason, NetnsCluster, TIMING, waitFor } from './cluster.js';
+import { NetnsCluster, TIMING } from './cluster.js';
+import { etcdSkipReason } from '../support/etcd.js';
+import { eventually } from '../support/util.js';
 import { netnsSkipReason, NetnsHosts } from './hosts.js';
 
 /**
@@ -140,7 +142,7 @@ describe('partitions across network-namespace hosts', { skip: skip ?? false, tim
   /** Waits until every agent in `askAt` agrees on the active node and its instance; returns it. */
   async function agreed(c: NetnsCluster, askAt: readonly string[], pred: (a: Active) => boolean, timeoutMs: number, what: string): Promise<Active> {
     let got: Active | null = null;
-    await waitFor(
+    await eventually(
       async () => {
         got = await c.agreedActive(askAt);
         return got !== null && pred(got);
@@ -155,7 +157,7 @@ describe('partitions across network-namespace hosts', { skip: skip ?? false, tim
   /** After a heal: every agent (the healed ones included) agrees, and every node is online again. */
   async function converged(c: NetnsCluster, pred: (a: Active) => boolean, what: string): Promise<Active> {
     return await agreed(c, ALL, pred, 20_000, what).then(async (a) => {
-      await waitFor(async () => (await Promise.all(ALL.map((n) => c.status(n)))).every((v) => v !== null && v.nodes.every((x) => x.online)), {
+      await eventually(async () => (await Promise.all(ALL.map((n) => c.status(n)))).every((v) => v !== null && v.nodes.every((x) => x.online)), {
         timeoutMs: 10_000,
         what: 'every node online in every agent\'s view',
       });
@@ -202,7 +204,7 @@ describe('partitions across network-namespace hosts', { skip: skip ?? false, tim
       const cutAt = c.mark(`isolate ${g}`);
       hosts.isolate(g);
 
-      await waitFor(async () => !isAlive(a0.pid), { timeoutMs: 5000, what: `service on ${g} stopped`, everyMs: 20 });
+      await eventually(async () => !isAlive(a0.pid), { timeoutMs: 5000, what: `service on ${g} stopped`, everyMs: 20 });
       const last = lastSign(c.records(), a0.pid);
       assert.ok(last - cutAt <= STALE_LEADER_FENCE_MS, `last sign of the isolated instance ${last - cutAt} ms after the cut (bound ${STALE_LEADER_FENCE_MS} ms)`);
 
@@ -288,7 +290,7 @@ describe('partitions across network-namespace hosts', { skip: skip ?? false, tim
       hosts.cutOneWay(x, g);
       hosts.cutOneWay(y, g);
 
-      await waitFor(async () => !isAlive(a0.pid), { timeoutMs: 5000, what: `service on ${g} stopped`, everyMs: 20 });
+      await eventually(async () => !isAlive(a0.pid), { timeoutMs: 5000, what: `service on ${g} stopped`, everyMs: 20 });
       const last = lastSign(c.records(), a0.pid);
       assert.ok(last - cutAt <= TIMING.leaseTtlMs, `last sign of the deaf host's instance ${last - cutAt} ms after the cut (lease ${TIMING.leaseTtlMs} ms)`);
       const a1 = await agreedWithin(c, [x, y], (v) => v.node !== g, PARTITION_HOLD_MS);
@@ -329,7 +331,7 @@ describe('partitions across network-namespace hosts', { skip: skip ?? false, tim
       hosts.isolate(x);
       hosts.isolate(y);
 
-      await waitFor(async () => (await c.liveInstances()).length === 0, { timeoutMs: 5000, what: 'no instance anywhere', everyMs: 20 });
+      await eventually(async () => (await c.liveInstances()).length === 0, { timeoutMs: 5000, what: 'no instance anywhere', everyMs: 20 });
       const last = lastSign(c.records(), a0.pid);
       assert.ok(last - cutAt <= TIMING.leaseTtlMs, `last sign of the active instance ${last - cutAt} ms after quorum loss (lease ${TIMING.leaseTtlMs} ms)`);
       // Nothing starts anywhere while there is no quorum.

@@ -10,7 +10,8 @@ import { groupAlive, isAlive, monotonicNowMs, readProcStat, readStartTime } from
 import { makeResourceAgent } from '../../src/resources/index.js';
 import { ProcessAgent } from '../../src/resources/process/agent.js';
 import { readExitRecord, readPidRecord } from '../../src/resources/process/files.js';
-import { eventually, FenceKeeper, freePort, nodeScript, sandbox } from './helpers.js';
+import { eventually, FenceKeeper, nodeScript, sandbox } from './helpers.js';
+import { freePort } from '../support/util.js';
 
 const KEEP_ALIVE = 'setInterval(() => {}, 1000);';
 const SAMPLE_SERVICE = fileURLToPath(new URL('../../../examples/sample-service.mjs', import.meta.url));

@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './util.js';
 
 /**
  * Real etcd clusters for tests: 1 or 3 members from Debian's etcd-server on 127.0.0.1, each with
@@ -28,6 +28,7 @@ const STOP_GRACE_MS = 3000;
  * binary is a failure, not a skip: it throws.
  */
 export function etcdSkipReason(): string | undefined {
+  if (!existsSync(ETCD_BINARY) && process.getuid?.() === 0) spawnSync('apt-get', ['install', '-y', 'etcd-server'], { stdio: 'ignore', timeout: 120_000 });
   if (existsSync(ETCD_BINARY)) return undefined;
   const why = `${ETCD_BINARY} not found; install it with: ${ETCD_INSTALL_HINT}`;
   if (process.env['CI'] === 'true') throw new Error(`etcd tests cannot run in CI: ${why}`);
@@ -142,18 +143,6 @@ class Member implements EtcdMember {
   }
 }
 
-/** A port nobody listens on right now (the OS picks it; it is released before use). */
-export async function freePort(): Promise<number> {
-  return await new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
 
 export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<EtcdCluster> {
   installExitHook();
