@@ -48,6 +48,8 @@ export interface EtcdCoordinatorOptions {
 
 const DEFAULT_DIAL_TIMEOUT_MS = 3000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+/** How long one lease renewal waits on one member before trying another. */
+const RENEW_ATTEMPT_MS = 100;
 /** Pause between attempts on another member: 25, 50, 100, 200, 250, 250… ms. */
 const RETRY_PAUSE_MS = { first: 25, max: 250 } as const;
 
@@ -239,6 +241,8 @@ export class EtcdCoordinator implements Coordinator {
     opts.signal?.throwIfAborted();
     if (!isEtcdLeaseId(id)) return { ok: false };
     // A keep-alive only extends the lease: repeating it is harmless, so it retries like a read.
+    // A healthy member answers a keep-alive in milliseconds; one that is cut off never does. Give
+    // each member a short try, so a renewal reaches a live member well within the agent's budget.
     const res = await this.call(`renew lease ${id}`, 'read', opts.signal, async (o) => {
       const stream = await this.client.leaseClient.leaseKeepAlive(o);
       try {
@@ -253,7 +257,7 @@ export class EtcdCoordinator implements Coordinator {
         // Half-close first: etcd3 counts an error on a writable stream as a member failure.
         stream.end();
       }
-    });
+    }, this.requestTimeoutMs, RENEW_ATTEMPT_MS);
     const ttlSeconds = counterOf(res.TTL);
     return ttlSeconds > 0 ? { ok: true, ttlMs: ttlSeconds * 1000 } : { ok: false };
   }
@@ -362,6 +366,8 @@ export class EtcdCoordinator implements Coordinator {
     signal: AbortSignal | undefined,
     attempt: (options: { deadline: Date }) => Promise<T>,
     budgetMs: number = this.requestTimeoutMs,
+    /** A read's time on one member before it tries another (default: half the budget, at least 500 ms). */
+    attemptMs: number = Math.max(budgetMs / 2, 500),
   ): Promise<T> {
     signal?.throwIfAborted();
     if (this.closing.signal.aborted) throw new ClusterError('HA_COORD_UNAVAILABLE', `${what}: the etcd client is closed`);
@@ -370,7 +376,7 @@ export class EtcdCoordinator implements Coordinator {
     const failures: AttemptFailure[] = [];
     for (let n = 0; ; n++) {
       // A read leaves time for another member if this one hangs (e.g. cut off from the leader).
-      const attemptEnd = kind === 'read' ? Math.min(deadlineAt, Date.now() + Math.max(budgetMs / 2, 500)) : deadlineAt;
+      const attemptEnd = kind === 'read' ? Math.min(deadlineAt, Date.now() + attemptMs) : deadlineAt;
       try {
         return await abortable(attempt({ deadline: new Date(attemptEnd) }), signal);
       } catch (e) {
