@@ -72,15 +72,41 @@ describe('seeded random fault schedules on one network-namespace cluster', { ski
   let c: NetnsCluster;
   let sampler: Sampler | null = null;
   let ok = false;
+  /** Agents killed on purpose and not yet healed: the supervisor leaves them down. */
+  const down = new Set<string>();
+  /** Restarts done by the supervisor since the last look (what systemd's Restart=always would do). */
+  const supervised: string[] = [];
+  let supervising = true;
+  let supervisor: Promise<void> | null = null;
+
+  /**
+   * Stands in for the service manager that runs halo in production: an agent that exits (e.g. it
+   * could not register with etcd while its host was cut off: it fails fast by design) is started
+   * again after 500 ms, unless the schedule killed it on purpose.
+   */
+  async function supervise(): Promise<void> {
+    while (supervising) {
+      await sleep(500);
+      for (const n of ALL) {
+        if (!supervising || down.has(n) || c.agentRunning(n)) continue;
+        c.startAgent(n);
+        supervised.push(n);
+        c.mark(`supervisor: the agent on ${n} had exited, started it again`);
+      }
+    }
+  }
 
   before(async () => {
     hosts = NetnsHosts.create({ run: RUN, count: 3 });
     c = new NetnsCluster(hosts, { name: 'sched', recovery: { failureTimeoutMs: FAILURE_TIMEOUT_MS } });
     await c.start();
     sampler = new Sampler(() => c.liveInstances(), 25);
+    supervisor = supervise();
   });
 
   after(async () => {
+    supervising = false;
+    await supervisor;
     await sampler?.stop();
     if (c) {
       hosts.healAll();
@@ -125,12 +151,13 @@ describe('seeded random fault schedules on one network-namespace cluster', { ski
       case 'kill-agent':
       case 'kill-halo': {
         if (!c.agentRunning(node)) return { did: `${kind} ${node}: no agent runs (no-op)`, heal: async () => undefined };
-        if (frozen.has(node)) process.kill(c.agentPid(node) ?? -1, 'SIGCONT');
-        frozen.delete(node);
+        down.add(node);
         const pids = await c.killAgent(node, { withResources: kind === 'kill-halo' });
+        frozen.delete(node);
         return {
           did: `${kind} ${node} (${pids.length} processes)`,
           heal: async () => {
+            down.delete(node);
             if (!c.agentRunning(node)) c.startAgent(node);
           },
         };
@@ -172,9 +199,9 @@ describe('seeded random fault schedules on one network-namespace cluster', { ski
     }
   }
 
-  async function runSchedule(s: Schedule): Promise<Ran> {
+  /** Runs one schedule; `log` gets each step as it happens (so a failure can show how far it got). */
+  async function runSchedule(s: Schedule, log: string[]): Promise<Ran> {
     const r = rng(s.seed ^ 0x5bd1e995);
-    const log: string[] = [];
     const from = c.mark(`schedule seed ${s.seed}: ${describeSchedule(s)}`);
     const pending: (() => Promise<void>)[] = [];
     for (const step of s.steps) {
@@ -191,11 +218,12 @@ describe('seeded random fault schedules on one network-namespace cluster', { ski
     for (const heal of pending.reverse()) await heal();
     // Everything the steps did is undone by now; this only guards against a slip in the bookkeeping.
     hosts.healAll();
-    for (const n of ALL) if (!c.agentRunning(n)) c.startAgent(n);
+    down.clear();
     const healedAt = c.mark('healed');
     log.push(`+${healedAt - from} ms all healed`);
     await c.converged({ timeoutMs: CONVERGE_LIMIT_MS });
     const convergedMs = Date.now() - healedAt;
+    if (supervised.length > 0) log.push(`supervisor restarted the agent on ${supervised.splice(0).join(', ')}`);
     const to = Date.now();
     return { schedule: s, log, outages: outages(c.records(), { from, to }), convergedMs, ms: to - from };
   }
@@ -209,13 +237,14 @@ describe('seeded random fault schedules on one network-namespace cluster', { ski
       const from = Date.now();
       const fail = (why: string, log: readonly string[]): never =>
         assert.fail(
-          `schedule ${i + 1}/${COUNT} failed: ${why}\n  seed ${s.seed}: ${describeSchedule(s)}\n  ${log.join('\n  ')}\n  replay: HALO_FAULT_SEED=${s.seed} node --test dist/test/netns/schedules.test.js\n  logs and records: ${c.dir}`,
+          `schedule ${i + 1}/${COUNT} failed: ${why}\n  seed ${s.seed}: ${describeSchedule(s)}\n  ${log.join('\n  ')}\n  replay this schedule on a fresh cluster: HALO_FAULT_SEED=${s.seed} node --test dist/test/netns/schedules.test.js\n  replay the run up to it: HALO_FAULT_BASE_SEED=${BASE_SEED} HALO_FAULT_SCHEDULES=${i + 1} node --test dist/test/netns/schedules.test.js\n  logs and records: ${c.dir}`,
         );
+      const log: string[] = [];
       let res: Ran;
       try {
-        res = await runSchedule(s);
+        res = await runSchedule(s, log);
       } catch (e) {
-        return fail(e instanceof Error ? e.message : String(e), []);
+        return fail(e instanceof Error ? e.message : String(e), supervised.length > 0 ? [...log, `supervisor restarted the agent on ${supervised.join(', ')}`] : log);
       }
       const ov = overlaps(c.records());
       if (ov.length > 0) fail(`overlapping active intervals: ${ov.join('; ')}`, res.log);
