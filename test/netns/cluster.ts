@@ -136,7 +136,26 @@ export class NetnsCluster {
     for (const n of this.nodes) this.startEtcd(n);
     await this.waitEtcdHealthy(this.nodes, { timeoutMs: 15_000, ...o });
     for (const n of this.nodes) this.startAgent(n);
-    await eventually(async () => (await this.liveInstances()).length === 1 && (await this.agreedActive()) !== null, { timeoutMs: 30_000, what: 'web running on one host', ...o });
+    try {
+      await eventually(async () => (await this.liveInstances()).length === 1 && (await this.agreedActive()) !== null, { timeoutMs: 30_000, what: 'web running on one host', ...o });
+    } catch (e) {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; at the end: ${await this.describe()}`);
+    }
+  }
+
+  /** One line on what the records and each agent say right now (for failure messages). */
+  async describe(): Promise<string> {
+    const live = (await this.liveInstances()).map((l) => `${l.node}/e${l.epoch}/pid${l.pid}`);
+    const views = await Promise.all(
+      this.nodes.map(async (n) => {
+        const v = await this.status(n);
+        const g = v?.groups.find((x) => x.name === 'web');
+        if (!v || !g) return `${n}: no answer`;
+        const nodes = g.nodes.map((x) => `${x.node}:${x.online ? 'online' : 'offline'}/${x.state}`).join(',');
+        return `${n}: active ${g.assignment?.active ?? '-'} e${g.assignment?.epoch ?? '-'}, controller ${v.controller?.node ?? '-'}, ${nodes}`;
+      }),
+    );
+    return `live instances [${live.join(', ')}]; ${views.join('; ')}`;
   }
 
   startEtcd(node: string): void {
@@ -311,7 +330,9 @@ export class NetnsCluster {
         return true;
       },
       { timeoutMs: o.timeoutMs, what: 'every agent agrees on one running instance and every node is online', everyMs: 200, ...(o.signal ? { signal: o.signal } : {}) },
-    );
+    ).catch(async (e: unknown) => {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; at the end: ${await this.describe()}`);
+    });
     const a = got as { node: string; epoch: number; pid: number; controller: string | null } | null;
     if (!a) throw new Error('unreachable');
     return a;

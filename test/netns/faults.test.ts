@@ -115,14 +115,21 @@ describe('process, monitor and disk faults across network-namespace hosts', { sk
     return a;
   }
 
-  /** `node` is a ranked standby of the group again (in every agent's view) and runs nothing. */
+  /**
+   * `node` is back as a standby in every agent's view: online, eligible, not active and running
+   * nothing. (Active-standby keeps one ranked standby, the most preferred other node, so `node`
+   * is in `assignment.standbys` only when it ranks first.)
+   */
   async function isStandby(c: NetnsCluster, node: string): Promise<void> {
     await eventually(
       async () => {
         const views = await Promise.all(ALL.map((n) => c.groupView(n)));
-        return views.every((v) => v !== null && (v.assignment?.standbys.some((x) => x === node) ?? false) && v.nodes.find((x) => x.node === node)?.role === 'none');
+        return views.every((v) => {
+          const nv = v?.nodes.find((x) => x.node === node);
+          return v !== null && v.assignment !== null && v.assignment.active !== node && nv?.online === true && nv.role === 'none' && nv.resources.every((r) => r.pid === null) && !v.ineligible.some((i) => i.node === node);
+        });
       },
-      { timeoutMs: 10_000, what: `${node} a standby in every agent's view` },
+      { timeoutMs: 10_000, what: `${node} a standby in every agent's view (online, eligible, running nothing)` },
     );
   }
 
