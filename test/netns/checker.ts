@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { activeIntervals, overlaps, type ServiceRecord } from '../e2e/harness.js';
+import { activeIntervals, type ServiceRecord } from '../e2e/harness.js';
 import type { LiveInstance } from './cluster.js';
 
 /**
@@ -41,18 +41,6 @@ export function outages(records: readonly ServiceRecord[], window: { from?: numb
     out.push({ from: a.to, to: b.from, ms: b.from - a.to, before: label(a), after: label(b) });
   }
   return out;
-}
-
-/** Overlapping pairs of active intervals that involve an instance started at or after `since`. */
-export function overlapsSince(records: readonly ServiceRecord[], since: number): string[] {
-  const fresh = new Set(activeIntervals(records).filter((iv) => iv.from >= since).map((iv) => iv.pid));
-  const mine = records.filter((r) => fresh.has(r.pid));
-  if (mine.length === 0) return [];
-  // An overlap involving a fresh instance can be with an older one; check the older ones that were
-  // still alive when the first fresh one started.
-  const first = Math.min(...mine.filter((r) => r.event === 'start').map((r) => r.at));
-  const older = new Set(activeIntervals(records).filter((iv) => iv.from < since && iv.to >= first).map((iv) => iv.pid));
-  return overlaps(records.filter((r) => fresh.has(r.pid) || older.has(r.pid)));
 }
 
 /** The q-quantile (0..1) of `xs` by nearest rank; NaN for none. */
@@ -98,7 +86,7 @@ export class Sampler {
     return this.seen.some((s) => s.at >= from && s.at <= to && !s.pids.includes(pid));
   }
 
-  /** Samples in [from, to] that saw more than one live instance. */
+  /** Samples taken at or after `from` that saw more than one live instance. */
   doubleSince(from: number): { at: number; pids: number[] }[] {
     return this.seen.filter((s) => s.at >= from && s.pids.length > 1);
   }
