@@ -73,6 +73,9 @@ describe('process, monitor and disk faults across network-namespace hosts', { sk
     await hosts?.teardown();
   });
 
+  /** Safety as measured by each scenario, also when its body failed (for the `todo` scenario's own safety test). */
+  const safety = new Map<string, { overlaps: string[]; maxLive: number; maxLiveAt: string[] }>();
+
   /** A fresh cluster for one scenario, with a sampler; safety is checked at the end; on failure the logs are kept. */
   async function scenario(t: TestContext, opts: NetnsClusterOptions, body: (c: NetnsCluster, s: Sampler) => Promise<void>, cleanup?: () => void): Promise<void> {
     const c = new NetnsCluster(hosts, opts);
@@ -89,6 +92,7 @@ describe('process, monitor and disk faults across network-namespace hosts', { sk
       ok = true;
     } finally {
       await s?.stop();
+      if (s) safety.set(opts.name, { overlaps: overlaps(c.records()), maxLive: s.maxLive, maxLiveAt: s.maxLiveAt });
       hosts.healAll();
       for (const n of c.nodes) {
         const pid = c.agentPid(n);
@@ -274,6 +278,13 @@ describe('process, monitor and disk faults across network-namespace hosts', { sk
       },
       () => rmSync(flags, { recursive: true, force: true }),
     );
+  });
+
+  test('(g2) safety holds while the hung monitor goes unnoticed', () => {
+    const g2 = safety.get('g2');
+    assert.ok(g2, 'scenario (g2) ran its cluster');
+    assert.deepEqual(g2.overlaps, [], 'no two active intervals overlap');
+    assert.ok(g2.maxLive <= 1, `at most one live instance in every sample (saw ${g2.maxLive}: ${g2.maxLiveAt.join(', ')})`);
   });
 
   test('(h) the disk under the service\'s data path fills up: the disk monitor fails, the group fails over; freed and cleaned up, the node is eligible again', async (t) => {
