@@ -77,7 +77,13 @@ describe('process, monitor and disk faults across network-namespace hosts', { sk
   const safety = new Map<string, { overlaps: string[]; maxLive: number; maxLiveAt: string[] }>();
 
   /** A fresh cluster for one scenario, with a sampler; safety is checked at the end; on failure the logs are kept. */
-  async function scenario(t: TestContext, opts: NetnsClusterOptions, body: (c: NetnsCluster, s: Sampler) => Promise<void>, cleanup?: () => void): Promise<void> {
+  async function scenario(
+    t: TestContext,
+    opts: NetnsClusterOptions,
+    body: (c: NetnsCluster, s: Sampler) => Promise<void>,
+    cleanup?: () => void,
+    o: { keepOnKnownFailure?: boolean } = {},
+  ): Promise<void> {
     const c = new NetnsCluster(hosts, opts);
     let s: Sampler | null = null;
     let ok = false;
@@ -92,15 +98,19 @@ describe('process, monitor and disk faults across network-namespace hosts', { sk
       ok = true;
     } finally {
       await s?.stop();
-      if (s) safety.set(opts.name, { overlaps: overlaps(c.records()), maxLive: s.maxLive, maxLiveAt: s.maxLiveAt });
+      const measured = s ? { overlaps: overlaps(c.records()), maxLive: s.maxLive, maxLiveAt: s.maxLiveAt } : null;
+      if (measured) safety.set(opts.name, measured);
+      // A `todo` scenario fails on every run until its defect is fixed: keep its logs (about 250 MB
+      // with etcd's data) only when its safety is in question.
+      const keep = !ok && (o.keepOnKnownFailure !== false || measured === null || measured.overlaps.length > 0 || measured.maxLive > 1);
       hosts.healAll();
       for (const n of c.nodes) {
         const pid = c.agentPid(n);
         if (pid !== undefined) process.kill(pid, 'SIGCONT');
       }
-      await c.stop({ keep: !ok });
+      await c.stop({ keep });
       cleanup?.();
-      if (!ok) t.diagnostic(`logs and records kept in ${c.dir}`);
+      if (keep) t.diagnostic(`logs and records kept in ${c.dir}`);
     }
   }
 
@@ -277,6 +287,7 @@ describe('process, monitor and disk faults across network-namespace hosts', { sk
         await stays(c, s, await c.converged({ timeoutMs: CONVERGE_LIMIT_MS }), 1000);
       },
       () => rmSync(flags, { recursive: true, force: true }),
+      { keepOnKnownFailure: false },
     );
   });
 
