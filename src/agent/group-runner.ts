@@ -40,10 +40,11 @@ export interface GroupRunnerDeps {
 }
 
 interface MonitorSlot {
+  /** The monitor's key in its resource's recovery ladder (its position in the config). */
+  readonly key: string;
   readonly cfg: MonitorConfig;
   readonly monitor: Monitor;
   last: MonitorResult | null;
-  consecutiveFailures: number;
 }
 
 interface ResourceSlot {
@@ -122,7 +123,7 @@ export class GroupRunner {
       ladder: initialLadder,
       restarts: 0,
       detail: '',
-      monitors: r.monitors.map((m) => ({ cfg: m, monitor: this.deps.makeMonitor(m), last: null, consecutiveFailures: 0 })),
+      monitors: r.monitors.map((m, i) => ({ key: String(i), cfg: m, monitor: this.deps.makeMonitor(m), last: null })),
       readiness: r.readiness ? this.deps.makeMonitor(r.readiness) : null,
       watch: null,
     };
@@ -309,20 +310,20 @@ export class GroupRunner {
       }
       const r = await m.monitor.check(signal);
       if (signal.aborted) return;
-      m.consecutiveFailures = r.ok ? 0 : m.consecutiveFailures + 1;
       this.deps.observeMonitor?.({ group: this.group, resource: slot.cfg.name, monitor: m.cfg.kind, ok: r.ok, latencyMs: r.latencyMs });
       const wasHealthy = slot.ladder.healthy;
-      m.last = { kind: m.cfg.kind, ok: r.ok, at: clock.wallNow(), latencyMs: r.latencyMs, detail: r.detail, consecutiveFailures: m.consecutiveFailures };
-      const out = observeMonitor(slot.ladder, r.ok ? { kind: 'ok' } : { kind: 'fail', detail: r.detail }, clock.now(), this.cfg.recovery, {
+      const out = observeMonitor(slot.ladder, m.key, r.ok ? { kind: 'ok' } : { kind: 'fail', detail: r.detail }, clock.now(), this.cfg.recovery, {
         failureThreshold: m.cfg.failureThreshold,
         recoveryThreshold: m.cfg.recoveryThreshold,
       });
+      const consecutiveFailures = out.state.monitors[m.key]?.failures ?? 0;
+      m.last = { kind: m.cfg.kind, ok: r.ok, at: clock.wallNow(), latencyMs: r.latencyMs, detail: r.detail, consecutiveFailures };
       if (out.state.healthy !== wasHealthy) {
         this.deps.emit({
           kind: out.state.healthy ? 'monitor-recovered' : 'monitor-failed',
           group: this.group,
           resource: slot.cfg.name,
-          message: `${slot.cfg.name} ${m.cfg.kind} monitor ${out.state.healthy ? 'recovered' : `failed ${m.consecutiveFailures} times: ${r.detail}`}`,
+          message: `${slot.cfg.name} ${m.cfg.kind} monitor ${out.state.healthy ? 'recovered' : `failed ${consecutiveFailures} times: ${r.detail}`}`,
           epoch: this.epoch,
         });
       }
@@ -414,9 +415,8 @@ export class GroupRunner {
     slot.startedAt = null;
     for (const m of slot.monitors) {
       m.last = null;
-      m.consecutiveFailures = 0;
     }
-    slot.ladder = { ...slot.ladder, consecutiveFailures: 0, consecutiveSuccesses: 0, healthy: true };
+    slot.ladder = { ...slot.ladder, monitors: {}, healthy: true };
     this.deps.changed();
   }
 

@@ -1,8 +1,8 @@
 import type { RecoveryPolicy } from '../domain/config.js';
 
 /**
- * The per-resource recovery ladder: monitor fails `failureThreshold` times in a row (or the
- * process exits) -> restart in place, at most `maxRestarts` times within `windowMs`, with
+ * The per-resource recovery ladder: one of its monitors fails `failureThreshold` times in a row
+ * (or the process exits) -> restart in place, at most `maxRestarts` times within `windowMs`, with
  * exponential backoff -> escalate (the group fails over and this node gets a failure record).
  *
  * Pure: the caller passes `now` (milliseconds, one clock throughout; the agent uses its monotonic
@@ -12,11 +12,21 @@ import type { RecoveryPolicy } from '../domain/config.js';
  * `recordRestart`, which starts a new count.
  */
 
+/** One monitor's run of results: at most one of the two is non-zero. */
+export interface MonitorCount {
+  readonly failures: number;
+  readonly successes: number;
+}
+
 export interface LadderState {
   /** Times (ms) of the restarts still inside the window, oldest first. */
   readonly restarts: readonly number[];
-  readonly consecutiveFailures: number;
-  readonly consecutiveSuccesses: number;
+  /**
+   * Consecutive results per monitor, by the caller's key for it. Counted apart so that one
+   * monitor's passing checks never excuse another's failures (a hung health check next to a
+   * passing port check still reaches its threshold).
+   */
+  readonly monitors: Readonly<Record<string, MonitorCount>>;
   /**
    * False from the moment the failure threshold is reached (or the process exits) until
    * `recoveryThreshold` checks in a row pass.
@@ -24,7 +34,7 @@ export interface LadderState {
   readonly healthy: boolean;
 }
 
-export const initialLadder: LadderState = { restarts: [], consecutiveFailures: 0, consecutiveSuccesses: 0, healthy: true };
+export const initialLadder: LadderState = { restarts: [], monitors: {}, healthy: true };
 
 export type MonitorVerdict = { readonly kind: 'ok' } | { readonly kind: 'fail'; readonly detail: string };
 
@@ -62,31 +72,35 @@ function nextStep(restarts: readonly number[], why: string, policy: RecoveryPoli
   return { kind: 'restart', delayMs: backoffMs(attempt, policy), attempt, reason: `${why}; restart ${attempt} of ${policy.maxRestarts}` };
 }
 
-/** Feed one monitor check result. */
+/** Feed one check result of the monitor the caller keys `monitor`. */
 export function observeMonitor(
   s: LadderState,
+  monitor: string,
   v: MonitorVerdict,
   now: number,
   policy: RecoveryPolicy,
   thresholds: LadderThresholds,
 ): { state: LadderState; step: LadderStep } {
   const restarts = restartsInWindow(s.restarts, now, policy);
+  const prev = s.monitors[monitor] ?? { failures: 0, successes: 0 };
   if (v.kind === 'ok') {
-    const consecutiveSuccesses = s.consecutiveSuccesses + 1;
-    const healthy = s.healthy || consecutiveSuccesses >= thresholds.recoveryThreshold;
-    return { state: { restarts, consecutiveFailures: 0, consecutiveSuccesses, healthy }, step: { kind: 'none' } };
+    const count = { failures: 0, successes: prev.successes + 1 };
+    const monitors = { ...s.monitors, [monitor]: count };
+    const othersPass = Object.entries(monitors).every(([k, c]) => k === monitor || c.failures === 0);
+    const healthy = s.healthy || (count.successes >= thresholds.recoveryThreshold && othersPass);
+    return { state: { restarts, monitors, healthy }, step: { kind: 'none' } };
   }
-  const consecutiveFailures = s.consecutiveFailures + 1;
-  const crossed = consecutiveFailures === thresholds.failureThreshold;
-  const state: LadderState = { restarts, consecutiveFailures, consecutiveSuccesses: 0, healthy: s.healthy && !crossed };
+  const count = { failures: prev.failures + 1, successes: 0 };
+  const crossed = count.failures === thresholds.failureThreshold;
+  const state: LadderState = { restarts, monitors: { ...s.monitors, [monitor]: count }, healthy: s.healthy && !crossed };
   if (!crossed) return { state, step: { kind: 'none' } };
-  return { state, step: nextStep(restarts, `monitor failed ${consecutiveFailures} time(s) in a row: ${v.detail}`, policy) };
+  return { state, step: nextStep(restarts, `monitor failed ${count.failures} time(s) in a row: ${v.detail}`, policy) };
 }
 
 /** The process exited: no threshold, the ladder steps at once. */
 export function observeExit(s: LadderState, detail: string, now: number, policy: RecoveryPolicy): { state: LadderState; step: LadderStep } {
   const restarts = restartsInWindow(s.restarts, now, policy);
-  const state: LadderState = { restarts, consecutiveFailures: s.consecutiveFailures + 1, consecutiveSuccesses: 0, healthy: false };
+  const state: LadderState = { restarts, monitors: s.monitors, healthy: false };
   return { state, step: nextStep(restarts, `process exited: ${detail}`, policy) };
 }
 
@@ -95,5 +109,5 @@ export function observeExit(s: LadderState, detail: string, now: number, policy:
  * `recoveryThreshold` checks pass (the caller may feed a passing readiness check as one).
  */
 export function recordRestart(s: LadderState, now: number, policy: RecoveryPolicy): LadderState {
-  return { restarts: [...restartsInWindow(s.restarts, now, policy), now], consecutiveFailures: 0, consecutiveSuccesses: 0, healthy: false };
+  return { restarts: [...restartsInWindow(s.restarts, now, policy), now], monitors: {}, healthy: false };
 }

@@ -35,7 +35,7 @@ function feed(
   const steps: LadderStep['kind'][] = [];
   let state = s;
   for (const [at, v] of checks) {
-    const r = observeMonitor(state, v, at, pol, th);
+    const r = observeMonitor(state, 'm0', v, at, pol, th);
     state = r.state;
     steps.push(r.step.kind);
   }
@@ -49,7 +49,7 @@ describe('failure threshold', () => {
     const { state, steps } = feed(initialLadder, [[1000, FAIL], [2000, FAIL], [3000, FAIL]], policy(), th3);
     assert.deepEqual(steps, ['none', 'none', 'restart']);
     assert.equal(state.healthy, false);
-    assert.equal(state.consecutiveFailures, 3);
+    assert.deepEqual(state.monitors, { m0: { failures: 3, successes: 0 } });
   });
 
   test('stays healthy below the threshold', () => {
@@ -69,8 +69,33 @@ describe('failure threshold', () => {
   });
 
   test('threshold 1 steps on the first failure, with the monitor detail in the reason', () => {
-    const r = observeMonitor(initialLadder, FAIL, 1000, policy(), { failureThreshold: 1, recoveryThreshold: 1 });
+    const r = observeMonitor(initialLadder, 'm0', FAIL, 1000, policy(), { failureThreshold: 1, recoveryThreshold: 1 });
     assert.deepEqual(r.step, { kind: 'restart', delayMs: 1000, attempt: 1, reason: 'monitor failed 1 time(s) in a row: connection refused; restart 1 of 3' });
+  });
+});
+
+describe('several monitors on one resource', () => {
+  test('a passing monitor does not reset another one\'s failure count', () => {
+    const pol = policy();
+    let s = initialLadder;
+    const steps: string[] = [];
+    for (const at of [1000, 2000, 3000]) {
+      const ok = observeMonitor(s, 'port', OK, at, pol, th3);
+      const hung = observeMonitor(ok.state, 'health', FAIL, at + 500, pol, th3);
+      steps.push(ok.step.kind, hung.step.kind);
+      s = hung.state;
+    }
+    assert.deepEqual(steps, ['none', 'none', 'none', 'none', 'none', 'restart']);
+    assert.equal(s.healthy, false);
+    assert.deepEqual(s.monitors, { port: { failures: 0, successes: 3 }, health: { failures: 3, successes: 0 } });
+  });
+
+  test('unhealthy stays unhealthy while another monitor still fails, however often one passes', () => {
+    const th = { failureThreshold: 1, recoveryThreshold: 1 };
+    const failed = observeMonitor(initialLadder, 'health', FAIL, 1000, policy(), th).state;
+    const passing = observeMonitor(observeMonitor(failed, 'port', OK, 1100, policy(), th).state, 'port', OK, 1200, policy(), th).state;
+    assert.equal(passing.healthy, false);
+    assert.equal(observeMonitor(passing, 'health', OK, 1300, policy(), th).state.healthy, true);
   });
 });
 
@@ -82,9 +107,9 @@ describe('recovery threshold', () => {
     const { state, steps } = feed(s1, [[4000, OK], [5000, FAIL], [6000, OK]], policy(), th3);
     assert.deepEqual(steps, ['none', 'none', 'none']);
     assert.equal(state.healthy, false, 'the failure in between restarted the success count');
-    const after = observeMonitor(state, OK, 7000, policy(), th3);
+    const after = observeMonitor(state, 'm0', OK, 7000, policy(), th3);
     assert.equal(after.state.healthy, true);
-    assert.equal(after.state.consecutiveSuccesses, 2);
+    assert.deepEqual(after.state.monitors.m0, { failures: 0, successes: 2 });
     assert.deepEqual(after.step, { kind: 'none' });
   });
 });
@@ -94,13 +119,13 @@ describe('restarts, backoff and escalation', () => {
     const th = { failureThreshold: 2, recoveryThreshold: 1 };
     const pol = policy();
     let s = feed(initialLadder, [[1000, FAIL]], pol, th).state;
-    let r = observeMonitor(s, FAIL, 2000, pol, th);
+    let r = observeMonitor(s, 'm0', FAIL, 2000, pol, th);
     assert.deepEqual([r.step.kind, r.step.kind === 'restart' && r.step.delayMs], ['restart', 1000]);
     s = recordRestart(r.state, 3000, pol);
-    assert.equal(s.consecutiveFailures, 0);
-    r = observeMonitor(s, FAIL, 4000, pol, th);
+    assert.deepEqual(s.monitors, {});
+    r = observeMonitor(s, 'm0', FAIL, 4000, pol, th);
     assert.deepEqual(r.step, { kind: 'none' });
-    r = observeMonitor(r.state, FAIL, 5000, pol, th);
+    r = observeMonitor(r.state, 'm0', FAIL, 5000, pol, th);
     assert.equal(r.step.kind, 'restart');
     assert.equal(r.step.kind === 'restart' && r.step.delayMs, 2000);
     assert.equal(r.step.kind === 'restart' && r.step.attempt, 2);
@@ -161,7 +186,7 @@ describe('restarts, backoff and escalation', () => {
   test('a passing monitor check also drops restarts that left the window', () => {
     const pol = policy({ windowMs: 10_000 });
     const s = recordRestart(recordRestart(initialLadder, 1000, pol), 5000, pol);
-    assert.deepEqual(observeMonitor(s, OK, 12_000, pol, th3).state.restarts, [5000]);
+    assert.deepEqual(observeMonitor(s, 'm0', OK, 12_000, pol, th3).state.restarts, [5000]);
   });
 
   test('maxRestarts 0 escalates at once: on exit and on reaching the monitor threshold', () => {
