@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Etcd3, isRecoverableError, type ICompare, type IOptions, type IRequestOp, type IWatchResponse } from 'etcd3';
+import type { Etcd3, ICompare, IOptions, IRequestOp, IWatchResponse } from 'etcd3';
 import { ClusterError } from '../../domain/errors.js';
 import { parseLeaseId, type LeaseId, type Revision } from '../../domain/ids.js';
 import type {
@@ -18,7 +18,6 @@ import {
   classifyEtcdError,
   compactedError,
   grantRefusedError,
-  MemberSkippedError,
   type AttemptFailure,
   outcomeUnknownError,
   unavailableError,
@@ -26,6 +25,7 @@ import {
 } from './errors.js';
 import { counterOf, isEtcdLeaseId, KeySpace, revisionOf } from './keys.js';
 import { WatchStream } from './watch-stream.js';
+import { DEFAULT_HEALTH_CHECK, MemberLostError, Members, type HealthCheckOptions, type Member, type MemberState } from './members.js';
 import { abortable } from '../../platform/abortable.js';
 
 export interface EtcdCoordinatorOptions {
@@ -44,6 +44,11 @@ export interface EtcdCoordinatorOptions {
    * A broken watch is reopened for up to this long before it fails.
    */
   readonly requestTimeoutMs?: number;
+  /**
+   * Background health checks of each member (default every 200 ms, 400 ms to answer): a member
+   * that misses one is left aside, and the calls and watches on it move to another member.
+   */
+  readonly healthCheck?: Partial<HealthCheckOptions>;
 }
 
 const DEFAULT_DIAL_TIMEOUT_MS = 3000;
@@ -52,57 +57,6 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 const RENEW_ATTEMPT_MS = 100;
 /** Pause between attempts on another member: 25, 50, 100, 200, 250, 250… ms. */
 const RETRY_PAUSE_MS = { first: 25, max: 250 } as const;
-
-type GlobalPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
-/** How long a member that failed twice in a row is left out before it is tried again. */
-const MEMBER_COOLDOWN_MS = 1000;
-const MEMBER_FAILURES_BEFORE_COOLDOWN = 2;
-
-/**
- * etcd3 retries failed calls three times by default, writes included. A txn resent after its answer
- * was lost can report a failed compare for a write that was applied, so halo retries itself, and
- * only what it knows to be safe (see `call`). This policy runs each call once.
- */
-class SingleAttempt implements GlobalPolicy {
-  declare readonly _altReturn: never;
-  readonly onSuccess: GlobalPolicy['onSuccess'] = () => ({ dispose: () => undefined });
-  readonly onFailure: GlobalPolicy['onFailure'] = () => ({ dispose: () => undefined });
-
-  async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
-    return await fn({ signal: signal ?? new AbortController().signal });
-  }
-}
-
-/**
- * Per-member fault handling: after two transient failures in a row, calls skip the member for one
- * second (etcd3 then tries the next member). etcd3's default breaker skips a member for 5 s after
- * three, which leaves a client with one endpoint unusable for 5 s after its member came back.
- */
-class MemberCooldown implements GlobalPolicy {
-  declare readonly _altReturn: never;
-  readonly onSuccess: GlobalPolicy['onSuccess'] = () => ({ dispose: () => undefined });
-  readonly onFailure: GlobalPolicy['onFailure'] = () => ({ dispose: () => undefined });
-  private failures = 0;
-  private skipUntil = 0;
-
-  constructor(private readonly member: string) {}
-
-  async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
-    const now = Date.now();
-    if (now < this.skipUntil) throw new MemberSkippedError(this.member, this.skipUntil - now);
-    try {
-      const value = await fn({ signal: signal ?? new AbortController().signal });
-      this.failures = 0;
-      return value;
-    } catch (e) {
-      if (e instanceof Error && isRecoverableError(e) && ++this.failures >= MEMBER_FAILURES_BEFORE_COOLDOWN) {
-        this.failures = 0;
-        this.skipUntil = Date.now() + MEMBER_COOLDOWN_MS;
-      }
-      throw e;
-    }
-  }
-}
 
 /**
  * The production coordinator: an etcd v3 cluster through the `etcd3` gRPC client.
@@ -121,9 +75,10 @@ class MemberCooldown implements GlobalPolicy {
  */
 export class EtcdCoordinator implements Coordinator {
   readonly endpoints: readonly string[];
-  private readonly client: Etcd3;
+  private readonly members: Members;
   private readonly keys: KeySpace;
   private readonly requestTimeoutMs: number;
+  private readonly healthTimeoutMs: number;
   readonly dialTimeoutMs: number;
   private readonly closing = new AbortController();
 
@@ -133,9 +88,12 @@ export class EtcdCoordinator implements Coordinator {
     this.keys = new KeySpace(opts.prefix ?? '');
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
-    const options: IOptions = {
-      hosts: [...opts.endpoints],
-      faultHandling: { global: new SingleAttempt(), host: (member) => new MemberCooldown(member) },
+    const health = { ...DEFAULT_HEALTH_CHECK, ...opts.healthCheck };
+    if (!(health.intervalMs > 0 && health.timeoutMs > 0)) {
+      throw new ClusterError('HA_CONFIG_INVALID', `etcd: healthCheck intervalMs and timeoutMs must be positive (got ${health.intervalMs}, ${health.timeoutMs})`);
+    }
+    this.healthTimeoutMs = health.timeoutMs;
+    const options: Omit<IOptions, 'hosts' | 'faultHandling'> = {
       grpcOptions: {
         // Reconnect to a member that comes back within a second or two, not grpc's default 120 s cap.
         'grpc.initial_reconnect_backoff_ms': 250,
@@ -144,12 +102,18 @@ export class EtcdCoordinator implements Coordinator {
       ...(opts.tls ? { credentials: readCredentials(opts.tls) } : {}),
       ...(opts.auth ? { auth: { username: opts.auth.username, password: opts.auth.password } } : {}),
     };
-    this.client = new Etcd3(options);
+    this.members = new Members(this.endpoints, options, health, this.closing.signal);
+    this.members.startChecks();
+  }
+
+  /** What this client knows of each member now (for diagnostics and tests). */
+  memberStates(): { readonly endpoint: string; readonly state: MemberState }[] {
+    return this.members.all.map((m) => ({ endpoint: m.endpoint, state: m.state }));
   }
 
   async get(key: string, opts: Opts = {}): Promise<KeyValue | undefined> {
-    const res = await this.call(`get ${JSON.stringify(key)}`, 'read', opts.signal, (o) =>
-      this.client.kv.range({ key: this.keys.key(key) }, o),
+    const res = await this.call(`get ${JSON.stringify(key)}`, 'read', opts.signal, (c, o) =>
+      c.kv.range({ key: this.keys.key(key) }, o),
     );
     const kv = res.kvs[0];
     return kv === undefined ? undefined : this.keys.keyValue(kv);
@@ -157,8 +121,8 @@ export class EtcdCoordinator implements Coordinator {
 
   async list(prefix: string, opts: Opts = {}): Promise<{ readonly items: readonly KeyValue[]; readonly revision: Revision }> {
     const { key, rangeEnd } = this.keys.range(prefix);
-    const res = await this.call(`list ${JSON.stringify(prefix)}`, 'read', opts.signal, (o) =>
-      this.client.kv.range({ key, range_end: rangeEnd, sort_order: 'Ascend', sort_target: 'Key' }, o),
+    const res = await this.call(`list ${JSON.stringify(prefix)}`, 'read', opts.signal, (c, o) =>
+      c.kv.range({ key, range_end: rangeEnd, sort_order: 'Ascend', sort_target: 'Key' }, o),
     );
     return { items: res.kvs.map((kv) => this.keys.keyValue(kv)), revision: revisionOf(res.header.revision) };
   }
@@ -167,8 +131,8 @@ export class EtcdCoordinator implements Coordinator {
     const what = `put ${JSON.stringify(key)}`;
     opts.signal?.throwIfAborted();
     const lease = opts.lease === undefined ? undefined : etcdLease(opts.lease, what);
-    const res = await this.call(what, 'write', opts.signal, (o) =>
-      this.client.kv.put(
+    const res = await this.call(what, 'write', opts.signal, (c, o) =>
+      c.kv.put(
         { key: this.keys.key(key), value: Buffer.from(value, 'utf8'), ...(lease === undefined ? {} : { lease }) },
         o,
       ),
@@ -177,16 +141,16 @@ export class EtcdCoordinator implements Coordinator {
   }
 
   async delete(key: string, opts: Opts = {}): Promise<Revision> {
-    const res = await this.call(`delete ${JSON.stringify(key)}`, 'write', opts.signal, (o) =>
-      this.client.kv.deleteRange({ key: this.keys.key(key) }, o),
+    const res = await this.call(`delete ${JSON.stringify(key)}`, 'write', opts.signal, (c, o) =>
+      c.kv.deleteRange({ key: this.keys.key(key) }, o),
     );
     return revisionOf(res.header.revision);
   }
 
   async deletePrefix(prefix: string, opts: Opts = {}): Promise<number> {
     const { key, rangeEnd } = this.keys.range(prefix);
-    const res = await this.call(`delete prefix ${JSON.stringify(prefix)}`, 'write', opts.signal, (o) =>
-      this.client.kv.deleteRange({ key, range_end: rangeEnd }, o),
+    const res = await this.call(`delete prefix ${JSON.stringify(prefix)}`, 'write', opts.signal, (c, o) =>
+      c.kv.deleteRange({ key, range_end: rangeEnd }, o),
     );
     return counterOf(res.deleted);
   }
@@ -217,7 +181,7 @@ export class EtcdCoordinator implements Coordinator {
     });
     // When a compare fails, read every compared key in the same (atomic) step to say which one.
     const failure: IRequestOp[] = compares.map((c) => ({ request_range: { key: this.keys.key(c.key) } }));
-    const res = await this.call(what, 'write', opts.signal, (o) => this.client.kv.txn({ compare, success, failure }, o));
+    const res = await this.call(what, 'write', opts.signal, (c, o) => c.kv.txn({ compare, success, failure }, o));
     if (res.succeeded) return { ok: true, revision: revisionOf(res.header.revision) };
     for (const [i, c] of compares.entries()) {
       const kv = res.responses[i]?.response_range.kvs[0];
@@ -230,8 +194,8 @@ export class EtcdCoordinator implements Coordinator {
   async grantLease(ttlMs: number, opts: Opts = {}): Promise<{ readonly id: LeaseId; readonly ttlMs: number }> {
     // etcd grants whole seconds; round up so the lease is never shorter than asked.
     const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
-    const res = await this.call(`grant a ${seconds} s lease`, 'write', opts.signal, (o) =>
-      this.client.leaseClient.leaseGrant({ TTL: seconds }, o),
+    const res = await this.call(`grant a ${seconds} s lease`, 'write', opts.signal, (c, o) =>
+      c.leaseClient.leaseGrant({ TTL: seconds }, o),
     );
     if (res.error !== '') throw grantRefusedError(`grant a ${seconds} s lease`, res.error);
     return { id: parseLeaseId(res.ID), ttlMs: counterOf(res.TTL) * 1000 };
@@ -243,8 +207,8 @@ export class EtcdCoordinator implements Coordinator {
     // A keep-alive only extends the lease: repeating it is harmless, so it retries like a read.
     // A healthy member answers a keep-alive in milliseconds; one that is cut off never does. Give
     // each member a short try, so a renewal reaches a live member well within the agent's budget.
-    const res = await this.call(`renew lease ${id}`, 'read', opts.signal, async (o) => {
-      const stream = await this.client.leaseClient.leaseKeepAlive(o);
+    const res = await this.call(`renew lease ${id}`, 'read', opts.signal, async (c, o) => {
+      const stream = await c.leaseClient.leaseKeepAlive(o);
       try {
         return await new Promise<{ readonly TTL: string }>((resolve, reject) => {
           stream.on('data', resolve);
@@ -266,7 +230,7 @@ export class EtcdCoordinator implements Coordinator {
     opts.signal?.throwIfAborted();
     if (!isEtcdLeaseId(id)) return;
     try {
-      await this.call(`revoke lease ${id}`, 'write', opts.signal, (o) => this.client.leaseClient.leaseRevoke({ ID: id }, o));
+      await this.call(`revoke lease ${id}`, 'write', opts.signal, (c, o) => c.leaseClient.leaseRevoke({ ID: id }, o));
     } catch (e) {
       if (e instanceof ClusterError && e.code === 'HA_LEASE_LOST') return;
       throw e;
@@ -286,11 +250,15 @@ export class EtcdCoordinator implements Coordinator {
     let after: number = afterRevision;
     let brokenSince: number | undefined;
     const failures: AttemptFailure[] = [];
+    /** Members this watch broke on since it last heard from one: tried again only when all have. */
+    const brokeOn = new Set<Member>();
     for (let attempt = 0; ; attempt++) {
+      const m = this.best(brokeOn);
       const stream = new WatchStream(
-        () => this.client.watchClient.watch(),
+        () => m.client.watchClient.watch(),
         { create_request: { key, range_end: rangeEnd, start_revision: after + 1 } },
         stops,
+        m.lost,
       );
       try {
         for (;;) {
@@ -299,7 +267,9 @@ export class EtcdCoordinator implements Coordinator {
           if (item.kind === 'broken') {
             const f = classifyEtcdError(item.error, what);
             if (f.kind === 'final') throw f.error;
-            failures.push(attemptFailure(f));
+            if (!(item.error instanceof MemberLostError)) this.members.failed(m, isNoLeader(f.detail));
+            failures.push(attemptFailure(f, m.endpoint));
+            brokeOn.add(m);
             break;
           }
           const res = item.response;
@@ -307,6 +277,7 @@ export class EtcdCoordinator implements Coordinator {
           if (res.canceled) throw watchCancelledError(what, res.cancel_reason);
           brokenSince = undefined;
           failures.length = 0;
+          brokeOn.clear();
           attempt = 0;
           const batch = this.events(res);
           const last = batch.at(-1);
@@ -331,7 +302,7 @@ export class EtcdCoordinator implements Coordinator {
   /** Stop open watches and release connections. Leases are not revoked. */
   async close(): Promise<void> {
     this.closing.abort();
-    this.client.close();
+    this.members.close();
   }
 
   /** Probe: one linearizable read, retried on every member until `dialTimeoutMs`. */
@@ -340,7 +311,7 @@ export class EtcdCoordinator implements Coordinator {
       'probe',
       'read',
       opts.signal,
-      (o) => this.client.kv.range({ key: this.keys.range('').key, limit: 1 }, o),
+      (c, o) => c.kv.range({ key: this.keys.range('').key, limit: 1 }, o),
       this.dialTimeoutMs,
     );
   }
@@ -356,15 +327,24 @@ export class EtcdCoordinator implements Coordinator {
     });
   }
 
+  /** The member to use next: the best one not in `avoid` (see Members.order). */
+  private best(avoid: ReadonlySet<Member>): Member {
+    const m = this.members.order(avoid)[0];
+    if (!m) throw new ClusterError('HA_INTERNAL', 'etcd: no members');
+    return m;
+  }
+
   /**
-   * Run one etcd call, on other members again while that is safe, until the call's deadline.
-   * `kind` decides what a lost answer means: a read is retried, a write is HA_COORD_OUTCOME_UNKNOWN.
+   * Run one etcd call on the best member, then on others while that is safe, until the call's
+   * deadline. `kind` decides what a lost answer means: a read is retried, a write is
+   * HA_COORD_OUTCOME_UNKNOWN. An attempt on a member that turns out down (its health check times
+   * out) or leaderless is cut short at that moment, not at the deadline.
    */
   private async call<T>(
     what: string,
     kind: 'read' | 'write',
     signal: AbortSignal | undefined,
-    attempt: (options: { deadline: Date }) => Promise<T>,
+    attempt: (client: Etcd3, options: { deadline: Date }) => Promise<T>,
     budgetMs: number = this.requestTimeoutMs,
     /** A read's time on one member before it tries another (default: half the budget, at least 500 ms). */
     attemptMs: number = Math.max(budgetMs / 2, 500),
@@ -374,25 +354,47 @@ export class EtcdCoordinator implements Coordinator {
     const started = Date.now();
     const deadlineAt = started + budgetMs;
     const failures: AttemptFailure[] = [];
+    const tried = new Set<Member>();
     for (let n = 0; ; n++) {
+      if (tried.size === this.members.all.length) tried.clear();
+      const m = this.best(tried);
+      tried.add(m);
       // A read leaves time for another member if this one hangs (e.g. cut off from the leader).
       const attemptEnd = kind === 'read' ? Math.min(deadlineAt, Date.now() + attemptMs) : deadlineAt;
+      const lost = m.lost;
+      const attemptStart = Date.now();
+      const stop = signal && lost ? AbortSignal.any([signal, lost]) : (signal ?? lost);
       try {
-        return await abortable(attempt({ deadline: new Date(attemptEnd) }), signal);
+        const value = await abortable(attempt(m.client, { deadline: new Date(attemptEnd) }), stop);
+        this.members.answered(m);
+        return value;
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
         const f = classifyEtcdError(e, what);
-        if (f.kind === 'final') throw f.error;
-        if (f.kind === 'ambiguous' && kind === 'write') throw outcomeUnknownError(what, this.endpoints, f.detail, f.cause);
-        failures.push(attemptFailure(f));
+        if (f.kind === 'final') {
+          // A refusal is an answer: the member works.
+          this.members.answered(m);
+          throw f.error;
+        }
+        // A short attempt that ran out (a renewal's 100 ms) says little: the health check decides.
+        const noAnswer = f.kind === 'not-sent' || Date.now() - attemptStart >= this.healthTimeoutMs;
+        if (!(e instanceof MemberLostError) && noAnswer) this.members.failed(m, isNoLeader(f.detail));
+        if (f.kind === 'ambiguous' && kind === 'write') throw outcomeUnknownError(what, [m.endpoint], f.detail, f.cause);
+        failures.push(attemptFailure(f, m.endpoint));
         const left = deadlineAt - Date.now();
         if (left <= 0 || this.closing.signal.aborted) {
           throw unavailableError(what, this.endpoints, failures, Date.now() - started, f.cause);
         }
+        // Straight to another member if there is one that may answer; pause when all have failed.
+        if (tried.size < this.members.all.length && this.best(tried).state !== 'down') continue;
         await pause(Math.min(retryPause(n), left), signal);
       }
     }
   }
+}
+
+function isNoLeader(detail: string): boolean {
+  return detail.includes('no leader');
 }
 
 /**
