@@ -54,7 +54,15 @@ export class NetnsCluster {
 
   constructor(
     readonly hosts: NetnsHosts,
-    readonly opts: { readonly name: string; readonly stopTimeoutMs?: number; readonly etcdPreVote?: boolean },
+    readonly opts: {
+      readonly name: string;
+      readonly stopTimeoutMs?: number;
+      readonly etcdPreVote?: boolean;
+      /** Timing of the agents (default TIMING). */
+      readonly timing?: { readonly leaseTtlMs: number; readonly renewIntervalMs: number; readonly safetyMarginMs: number; readonly maxLoopLagMs: number };
+      /** Extra flags for every etcd member. */
+      readonly etcdArgs?: readonly string[];
+    },
   ) {
     if (hosts.hosts.length < 3) throw new Error('a netns cluster needs at least 3 hosts');
     this.nodes = hosts.hosts.slice(0, 3).map((h) => h.name);
@@ -79,6 +87,7 @@ export class NetnsCluster {
         '--logger=zap',
         '--log-level=info',
         ...(opts.etcdPreVote === false ? [] : ['--pre-vote=true']),
+        ...(opts.etcdArgs ?? []),
       ]);
     }
     this.configFile = writeDemoConfig(this.dir, (doc: ReturnType<typeof parseDocument>) => {
@@ -89,7 +98,7 @@ export class NetnsCluster {
         this.nodes.map((n) => ({ name: n, address: this.address(n), apiPort: API_PORT, labels: { host: n } })),
       );
       doc.setIn(['groups', 0, 'preferredNodes'], [...this.nodes]);
-      for (const [k, v] of Object.entries(TIMING)) doc.setIn(['timing', k], v);
+      for (const [k, v] of Object.entries(opts.timing ?? TIMING)) doc.setIn(['timing', k], v);
       doc.setIn(['groups', 0, 'resources', 0, 'env', 'PORT'], String(SERVICE_PORT));
       doc.setIn(['groups', 0, 'resources', 0, 'env', 'SAMPLE_HEARTBEAT'], '1');
       doc.setIn(['groups', 0, 'resources', 0, 'env', 'SAMPLE_RECORD_FILE'], this.recordFile);
@@ -211,6 +220,11 @@ export class NetnsCluster {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** PID of the agent on `node`, if it runs. */
+  agentPid(node: string): number | undefined {
+    return this.agents.get(node)?.pid;
   }
 
   /** What the agent on `node` reports (GET /v1/status, asked from inside that host), or null. */

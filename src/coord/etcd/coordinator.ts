@@ -45,8 +45,9 @@ export interface EtcdCoordinatorOptions {
    */
   readonly requestTimeoutMs?: number;
   /**
-   * Background health checks of each member (default every 200 ms, 400 ms to answer): a member
-   * that misses one is left aside, and the calls and watches on it move to another member.
+   * Background health checks of each member (see HealthCheckOptions): a member slow to answer is
+   * avoided by new calls; one that does not answer within `timeoutMs` (or has no leader) loses
+   * its calls and watches to another member.
    */
   readonly healthCheck?: Partial<HealthCheckOptions>;
 }
@@ -89,8 +90,11 @@ export class EtcdCoordinator implements Coordinator {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     const health = { ...DEFAULT_HEALTH_CHECK, ...opts.healthCheck };
-    if (!(health.intervalMs > 0 && health.timeoutMs > 0)) {
-      throw new ClusterError('HA_CONFIG_INVALID', `etcd: healthCheck intervalMs and timeoutMs must be positive (got ${health.intervalMs}, ${health.timeoutMs})`);
+    if (!(health.intervalMs > 0 && health.suspectAfterMs > 0 && health.timeoutMs >= health.suspectAfterMs)) {
+      throw new ClusterError(
+        'HA_CONFIG_INVALID',
+        `etcd: healthCheck needs intervalMs > 0 and 0 < suspectAfterMs <= timeoutMs (got ${health.intervalMs}, ${health.suspectAfterMs}, ${health.timeoutMs})`,
+      );
     }
     this.healthTimeoutMs = health.timeoutMs;
     const options: Omit<IOptions, 'hosts' | 'faultHandling'> = {
@@ -194,7 +198,9 @@ export class EtcdCoordinator implements Coordinator {
   async grantLease(ttlMs: number, opts: Opts = {}): Promise<{ readonly id: LeaseId; readonly ttlMs: number }> {
     // etcd grants whole seconds; round up so the lease is never shorter than asked.
     const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
-    const res = await this.call(`grant a ${seconds} s lease`, 'write', opts.signal, (c, o) =>
+    // Retried like a read: a grant whose answer was lost leaves at most an unused lease, which
+    // expires after its TTL.
+    const res = await this.call(`grant a ${seconds} s lease`, 'read', opts.signal, (c, o) =>
       c.leaseClient.leaseGrant({ TTL: seconds }, o),
     );
     if (res.error !== '') throw grantRefusedError(`grant a ${seconds} s lease`, res.error);

@@ -23,21 +23,28 @@ class RunOnce implements GlobalPolicy {
  * What halo knows of one member:
  * - `unknown`: not heard from yet;
  * - `up`: answered its last health check (or call) and follows a leader;
+ * - `suspect`: its health check has waited longer than `suspectAfterMs` (new calls go elsewhere);
  * - `no-leader`: answers, but has no leader (cut off from the quorum, or an election is running);
  * - `down`: its last health check or call got no answer in time (crashed, unreachable, black-holed).
  */
-export type MemberState = 'unknown' | 'up' | 'no-leader' | 'down';
+export type MemberState = 'unknown' | 'up' | 'suspect' | 'no-leader' | 'down';
 
-const RANK: Readonly<Record<MemberState, number>> = { up: 0, unknown: 1, 'no-leader': 2, down: 3 };
+const RANK: Readonly<Record<MemberState, number>> = { up: 0, unknown: 1, suspect: 2, 'no-leader': 3, down: 4 };
 
 export interface HealthCheckOptions {
   /** How often each member is asked for its status (default 200 ms). */
   readonly intervalMs: number;
-  /** How long a member may take to answer before it counts as down (default 400 ms). */
+  /** After this long without an answer a member is `suspect`: new calls prefer others (default 300 ms). */
+  readonly suspectAfterMs: number;
+  /**
+   * After this long without an answer a member is `down`: calls and watches on it are cut short
+   * (default 1000 ms). Longer than a busy machine's pauses, so a slow answer is not taken for a
+   * dead member.
+   */
   readonly timeoutMs: number;
 }
 
-export const DEFAULT_HEALTH_CHECK: HealthCheckOptions = { intervalMs: 200, timeoutMs: 400 };
+export const DEFAULT_HEALTH_CHECK: HealthCheckOptions = { intervalMs: 200, suspectAfterMs: 300, timeoutMs: 1000 };
 
 /** Thrown into a call or watch on a member when that member is found down or without a leader. */
 export class MemberLostError extends Error {
@@ -46,7 +53,7 @@ export class MemberLostError extends Error {
     readonly member: string,
     state: MemberState,
   ) {
-    super(`${member} ${state === 'down' ? 'stopped answering its health checks' : 'lost its leader'}`);
+    super(state === 'down' ? 'the member stopped answering its health checks' : 'the member lost its leader');
   }
 }
 
@@ -147,6 +154,10 @@ export class Members {
   private async checkLoop(m: Member): Promise<void> {
     while (!this.closing.aborted) {
       const started = Date.now();
+      const suspect = setTimeout(() => {
+        if (m.state === 'up' || m.state === 'unknown') m.set('suspect');
+      }, this.health.suspectAfterMs);
+      suspect.unref();
       try {
         const status = await abortable(m.client.maintenance.status({ deadline: new Date(started + this.health.timeoutMs) }), this.closing);
         if (status.leader === '0') this.failed(m, true);
@@ -157,6 +168,8 @@ export class Members {
         // A refusal (e.g. of the credentials) is an answer: the member is there.
         if (f.kind === 'final') m.set('up');
         else this.failed(m, f.detail.includes('no leader'));
+      } finally {
+        clearTimeout(suspect);
       }
       await sleepUnref(Math.max(0, started + this.health.intervalMs - Date.now()), this.closing);
     }
