@@ -61,7 +61,12 @@ interface Active {
 
 export interface NetnsNodeLossResult {
   readonly timing: NetnsTiming;
+  /** Trials whose starting position (placement, steady state) could not be reached and were redone. */
+  readonly setupFailures: number;
+  /** Fault -> the service answers on another host. */
   readonly series: Readonly<Record<NetnsFault, Series>>;
+  /** Fault -> the new instance's own start record (its process began; from the shared clock). */
+  readonly started: Readonly<Record<NetnsFault, Series>>;
 }
 
 async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | null>): Promise<T> {
@@ -116,7 +121,7 @@ async function servedElsewhere(c: NetnsCluster, hosts: readonly string[], old: A
   return first;
 }
 
-async function trial(c: NetnsCluster, fault: NetnsFault, log: Log): Promise<{ ms: number; from: string; to: string } | null> {
+async function trial(c: NetnsCluster, fault: NetnsFault, log: Log): Promise<{ ms: number; startedMs: number | null; from: string; to: string } | null> {
   let a = await steady(c);
   a = await place(c, a, fault === 'controller-isolated', log);
   const g = a.node;
@@ -150,7 +155,9 @@ async function trial(c: NetnsCluster, fault: NetnsFault, log: Log): Promise<{ ms
     c.hosts.heal(g);
   }
   c.mark(`undone ${fault} ${g}`);
-  return got === null ? null : { ms: got.ms, from: g, to: got.node };
+  if (got === null) return null;
+  const start = c.records().find((r) => r.event === 'start' && r.at >= t0 && r.node !== g);
+  return { ms: got.ms, startedMs: start === undefined ? null : start.at - t0, from: g, to: got.node };
 }
 
 /** Runs every fault `trials` times for each timing in NETNS_TIMINGS. */
@@ -162,16 +169,33 @@ export async function benchNetnsNodeLoss(trials: number, log: Log): Promise<Netn
       const c = new NetnsCluster(hosts, { name: `bench-ttl${timing.leaseTtlMs}`, timing });
       const empty = (): Series => ({ samples: [], timedOut: 0 });
       const series: Record<NetnsFault, Series> = { 'agent-killed': empty(), 'host-isolated': empty(), 'controller-isolated': empty() };
+      const started: Record<NetnsFault, Series> = { 'agent-killed': empty(), 'host-isolated': empty(), 'controller-isolated': empty() };
       let ok = false;
+      let setupFailures = 0;
       try {
         log(`  lease TTL ${timing.leaseTtlMs} ms: starting 3 hosts (etcd + agent each) in ${c.dir}`);
         await c.start();
         for (const fault of NETNS_FAULTS) {
           for (let i = 0; i < trials; i++) {
-            const r = await trial(c, fault, log);
+            let r: Awaited<ReturnType<typeof trial>>;
+            try {
+              r = await trial(c, fault, log);
+            } catch (e) {
+              // Getting to the starting position failed (e.g. a switchover cut short when an agent
+              // fenced on a loaded machine): not a figure. Try that trial again, a few times at most.
+              if (++setupFailures > 10) throw e;
+              log(`  ttl ${timing.leaseTtlMs} ${fault} ${i + 1}/${trials}: setup failed (${e instanceof Error ? e.message : String(e)}); again`);
+              i--;
+              continue;
+            }
             if (r === null) series[fault].timedOut++;
             else series[fault].samples.push(r.ms);
-            log(`  ttl ${timing.leaseTtlMs} ${fault} ${i + 1}/${trials}: ${r === null ? 'timed out' : `${r.from} -> ${r.to} serving after ${r.ms} ms`}`);
+            if (r?.startedMs !== null && r?.startedMs !== undefined) started[fault].samples.push(r.startedMs);
+            else started[fault].timedOut++;
+            log(
+              `  ttl ${timing.leaseTtlMs} ${fault} ${i + 1}/${trials}: ` +
+                (r === null ? 'timed out' : `${r.from} -> ${r.to} serving after ${r.ms} ms (new instance started after ${r.startedMs ?? '?'} ms)`),
+            );
           }
         }
         ok = true;
@@ -180,7 +204,7 @@ export async function benchNetnsNodeLoss(trials: number, log: Log): Promise<Netn
         await c.stop({ keep: !ok });
         if (!ok) log(`  logs kept in ${c.dir}`);
       }
-      out.push({ timing, series });
+      out.push({ timing, setupFailures, series, started });
     }
   } finally {
     await hosts.teardown();

@@ -54,8 +54,8 @@ export interface EtcdCoordinatorOptions {
 
 const DEFAULT_DIAL_TIMEOUT_MS = 3000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
-/** How long one lease renewal waits on one member before trying another. */
-const RENEW_ATTEMPT_MS = 100;
+/** How long a lease renewal waits for its member before it is also sent to the next one. */
+const RENEW_HEDGE_MS = 100;
 /** Pause between attempts on another member: 25, 50, 100, 200, 250, 250… ms. */
 const RETRY_PAUSE_MS = { first: 25, max: 250 } as const;
 
@@ -210,10 +210,11 @@ export class EtcdCoordinator implements Coordinator {
   async renewLease(id: LeaseId, opts: Opts = {}): Promise<LeaseRenewal> {
     opts.signal?.throwIfAborted();
     if (!isEtcdLeaseId(id)) return { ok: false };
-    // A keep-alive only extends the lease: repeating it is harmless, so it retries like a read.
-    // A healthy member answers a keep-alive in milliseconds; one that is cut off never does. Give
-    // each member a short try, so a renewal reaches a live member well within the agent's budget.
-    const res = await this.call(`renew lease ${id}`, 'read', opts.signal, async (c, o) => {
+    // A keep-alive only extends the lease: repeating it is harmless. A healthy member answers in
+    // milliseconds, one that is cut off never does, and a busy one late: so when the best member
+    // has not answered within RENEW_HEDGE_MS, the renewal is also sent to the next one, without
+    // giving up on the first. The first answer counts.
+    const res = await this.hedged(`renew lease ${id}`, opts.signal, async (c, o) => {
       const stream = await c.leaseClient.leaseKeepAlive(o);
       try {
         return await new Promise<{ readonly TTL: string }>((resolve, reject) => {
@@ -227,7 +228,7 @@ export class EtcdCoordinator implements Coordinator {
         // Half-close first: etcd3 counts an error on a writable stream as a member failure.
         stream.end();
       }
-    }, this.requestTimeoutMs, RENEW_ATTEMPT_MS);
+    });
     const ttlSeconds = counterOf(res.TTL);
     return ttlSeconds > 0 ? { ok: true, ttlMs: ttlSeconds * 1000 } : { ok: false };
   }
@@ -330,6 +331,88 @@ export class EtcdCoordinator implements Coordinator {
         case 'Delete':
           return { kind: 'delete', key: this.keys.unkey(ev.kv.key), modRevision: revisionOf(ev.kv.mod_revision) };
       }
+    });
+  }
+
+  /**
+   * An idempotent call sent to the best member, and also to the next best each `hedgeMs` that
+   * passes without an answer (or at once when an attempt fails), until every member has it; the
+   * first answer wins, and no attempt is abandoned for being slow. When all have failed, it starts
+   * over after a pause, until `requestTimeoutMs`: then HA_COORD_UNAVAILABLE.
+   */
+  private hedged<T>(
+    what: string,
+    signal: AbortSignal | undefined,
+    attempt: (client: Etcd3, options: { deadline: Date }) => Promise<T>,
+    hedgeMs: number = RENEW_HEDGE_MS,
+  ): Promise<T> {
+    signal?.throwIfAborted();
+    if (this.closing.signal.aborted) return Promise.reject(new ClusterError('HA_COORD_UNAVAILABLE', `${what}: the etcd client is closed`));
+    return new Promise<T>((resolve, reject) => {
+      const started = Date.now();
+      const deadlineAt = started + this.requestTimeoutMs;
+      const failures: AttemptFailure[] = [];
+      const tried = new Set<Member>();
+      let pending = 0;
+      let rounds = 0;
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (settle: () => void): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        settle();
+      };
+      const onAbort = (): void => finish(() => reject(signal?.reason));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const giveUp = (cause?: unknown): void =>
+        finish(() => reject(unavailableError(what, this.endpoints, failures, Date.now() - started, cause)));
+      const launch = (): void => {
+        if (done) return;
+        clearTimeout(timer);
+        const left = deadlineAt - Date.now();
+        if (left <= 0) {
+          if (pending === 0) giveUp();
+          return;
+        }
+        if (tried.size === this.members.all.length) {
+          // Every member has it: wait for those still out, or start over after a pause.
+          if (pending > 0) return;
+          tried.clear();
+          timer = setTimeout(launch, Math.min(retryPause(rounds++), left));
+          return;
+        }
+        const m = this.best(tried);
+        tried.add(m);
+        pending++;
+        const sentAt = Date.now();
+        abortable(attempt(m.client, { deadline: new Date(deadlineAt) }), m.lost).then(
+          (value) => {
+            pending--;
+            this.members.answered(m);
+            finish(() => resolve(value));
+          },
+          (e: unknown) => {
+            pending--;
+            if (done) return;
+            const f = classifyEtcdError(e, what);
+            if (f.kind === 'final') {
+              this.members.answered(m);
+              finish(() => reject(f.error));
+              return;
+            }
+            if (!(e instanceof MemberLostError) && (f.kind === 'not-sent' || Date.now() - sentAt >= this.healthTimeoutMs)) {
+              this.members.failed(m, isNoLeader(f.detail));
+            }
+            failures.push(attemptFailure(f, m.endpoint));
+            if (Date.now() >= deadlineAt && pending === 0) giveUp(f.cause);
+            else launch();
+          },
+        );
+        timer = setTimeout(launch, hedgeMs);
+      };
+      launch();
     });
   }
 
