@@ -110,9 +110,9 @@ export class EtcdCoordinator implements Coordinator {
     this.members.startChecks();
   }
 
-  /** What this client knows of each member now (for diagnostics and tests). */
-  memberStates(): { readonly endpoint: string; readonly state: MemberState }[] {
-    return this.members.all.map((m) => ({ endpoint: m.endpoint, state: m.state }));
+  /** What this client knows of each member now, and which one calls stick to (for diagnostics and tests). */
+  memberStates(): { readonly endpoint: string; readonly state: MemberState; readonly current: boolean }[] {
+    return this.members.all.map((m) => ({ endpoint: m.endpoint, state: m.state, current: this.members.isCurrent(m) }));
   }
 
   async get(key: string, opts: Opts = {}): Promise<KeyValue | undefined> {

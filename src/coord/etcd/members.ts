@@ -147,6 +147,11 @@ export class Members {
     if (this.current === m) this.current = undefined;
   }
 
+  /** Whether `m` is the member calls stick to now. */
+  isCurrent(m: Member): boolean {
+    return this.current === m;
+  }
+
   close(): void {
     for (const m of this.all) m.client.close();
   }
