@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NetnsCluster, SERVICE_PORT, TIMING } from '../test/netns/cluster.js';
+import { API_PORT, NetnsCluster, SERVICE_PORT, TIMING } from '../test/netns/cluster.js';
 import { netnsSkipReason, NetnsHosts } from '../test/netns/hosts.js';
 import { etcdSkipReason } from '../test/support/etcd.js';
 import { isAlive } from '../src/platform/proc.js';
@@ -67,6 +67,17 @@ export interface NetnsNodeLossResult {
   readonly series: Readonly<Record<NetnsFault, Series>>;
   /** Fault -> the new instance's own start record (its process began; from the shared clock). */
   readonly started: Readonly<Record<NetnsFault, Series>>;
+  /** Fault -> the controller's `failed-over` event (the group reassigned), from the event log. */
+  readonly reassigned: Readonly<Record<NetnsFault, Series>>;
+}
+
+/** When (epoch ms) the first event of `kind` at or after `since` was recorded, asked from `host`. */
+async function eventAt(c: NetnsCluster, host: string, kind: string, since: number): Promise<number | null> {
+  const r = await c.hosts.fetchFrom(host, `http://${c.address(host)}:${API_PORT}/v1/events?limit=200`, { timeoutMs: 2000 });
+  if (r?.status !== 200) return null;
+  const body = JSON.parse(r.text) as { events?: { at?: number; kind?: string }[] };
+  const hit = (body.events ?? []).find((e) => e.kind === kind && typeof e.at === 'number' && e.at >= since);
+  return hit?.at ?? null;
 }
 
 async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | null>): Promise<T> {
@@ -121,7 +132,15 @@ async function servedElsewhere(c: NetnsCluster, hosts: readonly string[], old: A
   return first;
 }
 
-async function trial(c: NetnsCluster, fault: NetnsFault, log: Log): Promise<{ ms: number; startedMs: number | null; from: string; to: string } | null> {
+interface TrialResult {
+  readonly ms: number;
+  readonly startedMs: number | null;
+  readonly reassignedMs: number | null;
+  readonly from: string;
+  readonly to: string;
+}
+
+async function trial(c: NetnsCluster, fault: NetnsFault, log: Log): Promise<TrialResult | null> {
   let a = await steady(c);
   a = await place(c, a, fault === 'controller-isolated', log);
   const g = a.node;
@@ -157,7 +176,8 @@ async function trial(c: NetnsCluster, fault: NetnsFault, log: Log): Promise<{ ms
   c.mark(`undone ${fault} ${g}`);
   if (got === null) return null;
   const start = c.records().find((r) => r.event === 'start' && r.at >= t0 && r.node !== g);
-  return { ms: got.ms, startedMs: start === undefined ? null : start.at - t0, from: g, to: got.node };
+  const reassigned = await eventAt(c, got.node, 'failed-over', t0);
+  return { ms: got.ms, startedMs: start === undefined ? null : start.at - t0, reassignedMs: reassigned === null ? null : reassigned - t0, from: g, to: got.node };
 }
 
 /** Runs every fault `trials` times for each timing in NETNS_TIMINGS. */
@@ -170,6 +190,7 @@ export async function benchNetnsNodeLoss(trials: number, log: Log): Promise<Netn
       const empty = (): Series => ({ samples: [], timedOut: 0 });
       const series: Record<NetnsFault, Series> = { 'agent-killed': empty(), 'host-isolated': empty(), 'controller-isolated': empty() };
       const started: Record<NetnsFault, Series> = { 'agent-killed': empty(), 'host-isolated': empty(), 'controller-isolated': empty() };
+      const reassigned: Record<NetnsFault, Series> = { 'agent-killed': empty(), 'host-isolated': empty(), 'controller-isolated': empty() };
       let ok = false;
       let setupFailures = 0;
       try {
@@ -177,7 +198,7 @@ export async function benchNetnsNodeLoss(trials: number, log: Log): Promise<Netn
         await c.start();
         for (const fault of NETNS_FAULTS) {
           for (let i = 0; i < trials; i++) {
-            let r: Awaited<ReturnType<typeof trial>>;
+            let r: TrialResult | null;
             try {
               r = await trial(c, fault, log);
             } catch (e) {
@@ -192,9 +213,11 @@ export async function benchNetnsNodeLoss(trials: number, log: Log): Promise<Netn
             else series[fault].samples.push(r.ms);
             if (r?.startedMs !== null && r?.startedMs !== undefined) started[fault].samples.push(r.startedMs);
             else started[fault].timedOut++;
+            if (r?.reassignedMs !== null && r?.reassignedMs !== undefined) reassigned[fault].samples.push(r.reassignedMs);
+            else reassigned[fault].timedOut++;
             log(
               `  ttl ${timing.leaseTtlMs} ${fault} ${i + 1}/${trials}: ` +
-                (r === null ? 'timed out' : `${r.from} -> ${r.to} serving after ${r.ms} ms (new instance started after ${r.startedMs ?? '?'} ms)`),
+                (r === null ? 'timed out' : `${r.from} -> ${r.to} serving after ${r.ms} ms (reassigned after ${r.reassignedMs ?? '?'} ms, new instance started after ${r.startedMs ?? '?'} ms)`),
             );
           }
         }
@@ -204,7 +227,7 @@ export async function benchNetnsNodeLoss(trials: number, log: Log): Promise<Netn
         await c.stop({ keep: !ok });
         if (!ok) log(`  logs kept in ${c.dir}`);
       }
-      out.push({ timing, setupFailures, series, started });
+      out.push({ timing, setupFailures, series, started, reassigned });
     }
   } finally {
     await hosts.teardown();

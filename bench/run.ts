@@ -225,13 +225,15 @@ async function main(): Promise<void> {
         for (const f of NETNS_FAULTS) {
           const sm = sum(r.series[f]);
           const st = sum(r.started[f]);
-          entry[f] = { faultToServingMs: sm, faultToNewInstanceStartedMs: st };
+          const ra = sum(r.reassigned[f]);
+          entry[f] = { faultToServingMs: sm, faultToReassignedMs: ra, faultToNewInstanceStartedMs: st };
           rows.push({
             label: `6. etcd ttl ${r.timing.leaseTtlMs / 1000} s: ${f}`,
             unit: 'ms',
             summary: sm,
             ...(r.timing.leaseTtlMs === 1000 ? { target: 'p99 <= 1500' } : {}),
           });
+          rows.push({ label: '   fault -> reassigned (failed-over event)', unit: 'ms', summary: ra });
           rows.push({ label: '   fault -> new instance started', unit: 'ms', summary: st });
         }
         perTtl[`ttl${r.timing.leaseTtlMs}`] = entry;
