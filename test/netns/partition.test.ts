@@ -163,7 +163,18 @@ describe('partitions across network-namespace hosts', { skip: skip ?? false, tim
       (await c.liveInstances()).map((l) => l.pid),
       [a.pid],
     );
-    assert.equal((await c.agreedActive(ALL))?.pid, a.pid);
+    const now = await c.agreedActive(ALL);
+    if (now?.pid !== a.pid) {
+      // Say what each agent reported, so a disagreement can be told from an agent that did not answer.
+      const views = await Promise.all(ALL.map(async (n) => [n, await c.status(n)] as const));
+      const said = views.map(([n, v]) => {
+        if (!v) return `${n}: no answer`;
+        const g = v.groups.find((x) => x.name === 'web');
+        const nodes = v.nodes.map((x) => `${x.name}${x.online ? '' : '(offline)'}`).join(',');
+        return `${n}: active ${g?.assignment?.active ?? '-'}@${g?.assignment?.epoch ?? '-'}, controller ${v.controller?.node ?? '-'}, nodes ${nodes}`;
+      });
+      assert.fail(`every agent agrees on instance ${a.pid} on ${a.node}; got ${JSON.stringify(now)}; ${said.join('; ')}`);
+    }
   }
 
   /**
