@@ -452,9 +452,10 @@ export class EtcdCoordinator implements Coordinator {
       const attemptEnd = kind === 'read' ? Math.min(deadlineAt, Date.now() + attemptMs) : deadlineAt;
       const lost = m.lost;
       const attemptStart = Date.now();
-      const stop = signal && lost ? AbortSignal.any([signal, lost]) : (signal ?? lost);
       try {
-        const value = await abortable(attempt(m.client, { deadline: new Date(attemptEnd) }), stop);
+        // Stop waiting when the member is found down or the caller aborts (each listener is removed
+        // when the attempt settles; the member's signal lives long, so no AbortSignal.any on it).
+        const value = await abortable(abortable(attempt(m.client, { deadline: new Date(attemptEnd) }), lost), signal);
         this.members.answered(m);
         return value;
       } catch (e) {
