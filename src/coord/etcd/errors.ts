@@ -109,10 +109,13 @@ export function unavailableError(
   waitedMs: number,
   cause?: unknown,
 ): ClusterError {
-  // Say what actually failed; "member skipped" only when nothing else is known.
+  // Say what actually failed; "member skipped" only when nothing else is known. A deadline says
+  // less than the error behind it (a refused connection, a TLS failure), so those come first.
   const tried = failures.filter((f) => !f.skipped);
-  const distinct = [...new Set((tried.length > 0 ? tried : failures).map((f) => f.detail))];
-  const why = distinct.length === 0 ? 'no attempt finished' : distinct.slice(-3).join('; ');
+  const distinct = [...new Set((tried.length > 0 ? tried : failures).map((f) => f.detail.replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')))];
+  const isDeadline = (d: string): boolean => /deadline exceeded/i.test(d);
+  const ranked = [...distinct.filter((d) => !isDeadline(d)).slice(-3), ...distinct.filter(isDeadline).slice(-1)].slice(0, 3);
+  const why = ranked.length === 0 ? 'no attempt finished' : ranked.join('; ');
   return new ClusterError(
     'HA_COORD_UNAVAILABLE',
     `${what}: no etcd member answered within ${Math.round(waitedMs)} ms (endpoints tried: ${endpoints.join(', ')}): ${why}`,
