@@ -90,9 +90,19 @@ async function until<T>(what: string, timeoutMs: number, check: () => Promise<T 
   }
 }
 
-/** Every agent agrees on the active instance and the controller, and every node is online everywhere. */
-async function steady(c: NetnsCluster): Promise<Active> {
+/**
+ * Every agent agrees on the active instance and the controller, every node is online everywhere,
+ * and no node has failure records (a guard that fenced on a starved machine leaves one: cleared,
+ * as an operator would, so the next trial can place the group anywhere).
+ */
+async function steady(c: NetnsCluster, log: Log): Promise<Active> {
   return await until('steady state (all agents agree, all nodes online)', 60_000, async () => {
+    const failed = (await c.status('h1'))?.groups.find((g) => g.name === 'web')?.failures ?? [];
+    if (failed.length > 0) {
+      log(`    cleanup: failure records on ${failed.map((f) => f.node).join(', ')}`);
+      await c.post('h1', '/v1/groups/web/cleanup', {});
+      return null;
+    }
     const a = await c.agreedActive(ALL);
     if (!a || a.controller === null) return null;
     const views = await Promise.all(ALL.map((n) => c.status(n)));
@@ -109,7 +119,7 @@ async function place(c: NetnsCluster, a: Active, onController: boolean, log: Log
   const r = await c.post(to, '/v1/groups/web/switchover', { to });
   if (r?.status !== 202) log(`    switchover to ${to} refused: ${r?.status ?? 'no answer'} ${r?.text ?? ''}`);
   await until(`group on ${to}`, TRIAL_TIMEOUT_MS, async () => ((await c.agreedActive(ALL))?.node === to ? true : null));
-  return await steady(c);
+  return await steady(c, log);
 }
 
 /** Probes the service on each of `hosts` (from inside that host) until another instance answers there. */
@@ -141,13 +151,13 @@ interface TrialResult {
 }
 
 async function trial(c: NetnsCluster, fault: NetnsFault, log: Log): Promise<TrialResult | null> {
-  let a = await steady(c);
+  let a = await steady(c, log);
   a = await place(c, a, fault === 'controller-isolated', log);
   const g = a.node;
   const survivors = ALL.filter((n) => n !== g);
   if ((await c.etcdLeader()) === g) await c.moveEtcdLeader(survivors[0] ?? 'h1');
   await sleep(SETTLE_MS);
-  a = await steady(c);
+  a = await steady(c, log);
   if (a.node !== g) return await trial(c, fault, log);
   const guardPid = readGuardPid(`${c.dir}/state`, g);
   const agentPid = c.agentPid(g);
