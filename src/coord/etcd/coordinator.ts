@@ -80,6 +80,7 @@ export class EtcdCoordinator implements Coordinator {
   private readonly keys: KeySpace;
   private readonly requestTimeoutMs: number;
   private readonly healthTimeoutMs: number;
+  private readonly healthIntervalMs: number;
   readonly dialTimeoutMs: number;
   private readonly closing = new AbortController();
 
@@ -97,6 +98,7 @@ export class EtcdCoordinator implements Coordinator {
       );
     }
     this.healthTimeoutMs = health.timeoutMs;
+    this.healthIntervalMs = health.intervalMs;
     const options: Omit<IOptions, 'hosts' | 'faultHandling'> = {
       grpcOptions: {
         // Reconnect to a member that comes back within a second or two, not grpc's default 120 s cap.
@@ -261,11 +263,12 @@ export class EtcdCoordinator implements Coordinator {
     const brokeOn = new Set<Member>();
     for (let attempt = 0; ; attempt++) {
       const m = this.best(brokeOn);
+      const moveOn = this.watchGuard(m);
       const stream = new WatchStream(
         () => m.client.watchClient.watch(),
         { create_request: { key, range_end: rangeEnd, start_revision: after + 1 } },
         stops,
-        m.lost,
+        moveOn.signal,
       );
       try {
         for (;;) {
@@ -280,6 +283,7 @@ export class EtcdCoordinator implements Coordinator {
             break;
           }
           const res = item.response;
+          moveOn.answered();
           if (res.compact_revision !== '0' && res.compact_revision !== '') throw compactedError(what);
           if (res.canceled) throw watchCancelledError(what, res.cancel_reason);
           brokenSince = undefined;
@@ -293,6 +297,7 @@ export class EtcdCoordinator implements Coordinator {
           yield batch;
         }
       } finally {
+        moveOn.dispose();
         stream.close();
       }
       brokenSince ??= Date.now();
@@ -414,6 +419,38 @@ export class EtcdCoordinator implements Coordinator {
       };
       launch();
     });
+  }
+
+  /**
+   * When a watch on `m` must give up and move: `m` turns down or leaderless (its `lost` signal);
+   * `m` was already unusable when the watch opened and another member is up now; or `m` has not
+   * answered the watch request within the health check's `timeoutMs`. A stream on a black-holed
+   * member would otherwise wait forever: it never errors.
+   */
+  private watchGuard(m: Member): { readonly signal: AbortSignal; answered(): void; dispose(): void } {
+    const ctl = new AbortController();
+    const lost = m.lost;
+    const give = (why: string): void => {
+      if (!ctl.signal.aborted) ctl.abort(new MemberLostError(m.endpoint, m.state === 'up' ? 'down' : m.state, why));
+    };
+    const onLost = (): void => give('');
+    lost?.addEventListener('abort', onLost, { once: true });
+    const unanswered = setTimeout(() => give('no answer to the watch request'), this.healthTimeoutMs);
+    const recheck =
+      lost === undefined
+        ? setInterval(() => {
+            if (this.members.all.some((o) => o !== m && o.state === 'up')) give('another member is up');
+          }, this.healthIntervalMs)
+        : undefined;
+    return {
+      signal: ctl.signal,
+      answered: () => clearTimeout(unanswered),
+      dispose: () => {
+        clearTimeout(unanswered);
+        clearInterval(recheck);
+        lost?.removeEventListener('abort', onLost);
+      },
+    };
   }
 
   /** The member to use next: the best one not in `avoid` (see Members.order). */

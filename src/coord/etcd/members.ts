@@ -52,8 +52,9 @@ export class MemberLostError extends Error {
   constructor(
     readonly member: string,
     state: MemberState,
+    why = '',
   ) {
-    super(state === 'down' ? 'the member stopped answering its health checks' : 'the member lost its leader');
+    super(why !== '' ? why : state === 'no-leader' ? 'the member lost its leader' : 'the member stopped answering its health checks');
   }
 }
 
