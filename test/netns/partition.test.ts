@@ -171,7 +171,9 @@ describe('partitions across network-namespace hosts', { skip: skip ?? false, tim
         if (!v) return `${n}: no answer`;
         const g = v.groups.find((x) => x.name === 'web');
         const nodes = v.nodes.map((x) => `${x.name}${x.online ? '' : '(offline)'}`).join(',');
-        return `${n}: active ${g?.assignment?.active ?? '-'}@${g?.assignment?.epoch ?? '-'}, controller ${v.controller?.node ?? '-'}, nodes ${nodes}`;
+        const nv = g?.nodes.find((x) => x.node === g.assignment?.active);
+        const run = `${nv?.state ?? '-'} pid ${nv?.resources[0]?.pid ?? '-'}${nv?.online === false ? ' offline' : ''}`;
+        return `${n}: active ${g?.assignment?.active ?? '-'}@${g?.assignment?.epoch ?? '-'} (${run}), controller ${v.controller?.node ?? '-'}, nodes ${nodes}`;
       });
       assert.fail(`every agent agrees on instance ${a.pid} on ${a.node}; got ${JSON.stringify(now)}; ${said.join('; ')}`);
     }
