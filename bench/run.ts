@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -15,6 +15,7 @@ import {
   type Series,
 } from './failover.js';
 import { benchFootprint, type FootprintResult } from './footprint.js';
+import { benchNetnsNodeLoss, NETNS_FAULTS, netnsBenchSkipReason } from './netns-nodeloss.js';
 import { formatTable, summarize, type Summary, type TableRow } from './stats.js';
 
 /**
@@ -26,13 +27,13 @@ import { formatTable, summarize, type Summary, type TableRow } from './stats.js'
  * Environment:
  *   HALO_BENCH_TRIALS  trials per timing scenario (default 20)
  *   HALO_BENCH_SAMPLE_MS  CPU/RSS sampling window (default 30000)
- *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,footprint (default all)
+ *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,footprint,netns (default all)
  *   HALO_BENCH_OUT     where to write the JSON (default bench/results.json)
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'footprint'] as const;
+const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'footprint', 'netns'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function intEnv(name: string, dflt: number, min: number): number {
@@ -208,6 +209,42 @@ async function main(): Promise<void> {
     rows.push({ label: '   agent CPU, 1 monitor', unit: '% core', summary: null, value: base.agentCpuPercent });
     rows.push({ label: '   agent RSS, 100 monitors @1 s (max)', unit: 'MB', summary: null, value: full.agentRssMb.max, target: `<= ${targets.agentRssMb}` });
     rows.push({ label: '   agent CPU, 100 monitors @1 s', unit: '% core', summary: null, value: full.agentCpuPercent, target: `<= ${targets.agentIdleCpuPercent}` });
+  }
+
+  if (only.has('netns')) {
+    log('6. node loss on etcd across network-namespace hosts -> serving on another host:');
+    const skip = netnsBenchSkipReason();
+    if (skip !== undefined) {
+      log(`  skipped: ${skip}`);
+      figures['netnsNodeLoss'] = { skipped: skip };
+    } else {
+      const res = await benchNetnsNodeLoss(trials, log);
+      const perTtl: Record<string, unknown> = {};
+      for (const r of res) {
+        const entry: Record<string, unknown> = { timing: r.timing, setupFailuresRedone: r.setupFailures };
+        for (const f of NETNS_FAULTS) {
+          const sm = sum(r.series[f]);
+          const st = sum(r.started[f]);
+          const ra = sum(r.reassigned[f]);
+          entry[f] = { faultToServingMs: sm, faultToReassignedMs: ra, faultToNewInstanceStartedMs: st };
+          rows.push({
+            label: `6. etcd ttl ${r.timing.leaseTtlMs / 1000} s: ${f}`,
+            unit: 'ms',
+            summary: sm,
+            ...(r.timing.leaseTtlMs === 1000 ? { target: 'p99 <= 1500' } : {}),
+          });
+          rows.push({ label: '   fault -> reassigned (failed-over event)', unit: 'ms', summary: ra });
+          rows.push({ label: '   fault -> new instance started', unit: 'ms', summary: st });
+        }
+        perTtl[`ttl${r.timing.leaseTtlMs}`] = entry;
+      }
+      figures['netnsNodeLoss'] = {
+        ...perTtl,
+        setup: '3 network-namespace hosts, each with an etcd member (heartbeat 50 ms, election 500 ms) and an agent; etcd leader kept on a surviving host',
+        loadAverageAtEnd: loadavg(),
+        target: '<= 1500 ms p99 at lease TTL 1 s',
+      };
+    }
   }
 
   const result = {

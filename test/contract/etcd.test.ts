@@ -180,6 +180,70 @@ if (skip !== undefined) {
         }
       });
 
+      test('a member that goes silent (SIGSTOP: connections stay open, nothing answers): calls and an open watch move to another member', async (t) => {
+        const c = cluster;
+        assert.ok(c, 'cluster started');
+        const leader = await c.leaderIndex();
+        const followers = c.members.filter((_, i) => i !== leader);
+        const ns = namespace();
+        // Only the followers: stopping either leaves the other in a quorum with the leader.
+        const watcher = new EtcdCoordinator({ endpoints: followers.map((m) => m.clientUrl), prefix: ns });
+        const writer = new EtcdCoordinator({ endpoints: [c.members[leader]?.clientUrl ?? ''], prefix: ns });
+        const ac = new AbortController();
+        let stopped: number | undefined;
+        try {
+          const r0 = await watcher.put('/w/0', 'first');
+          const current = watcher.memberStates().find((m) => m.current);
+          assert.ok(current, `a current member after a call: ${JSON.stringify(watcher.memberStates())}`);
+          const events: WatchEvent[] = [];
+          const seen = (async () => {
+            for await (const batch of watcher.watch('/w/', r0, { signal: ac.signal })) events.push(...batch);
+          })().catch(() => undefined);
+          await writer.put('/w/1', 'before');
+          await eventually(async () => events.length === 1, { timeoutMs: 3000, what: 'the watch delivers', everyMs: 20 });
+
+          stopped = c.members.find((m) => m.clientUrl === current.endpoint)?.pid;
+          assert.ok(stopped !== undefined);
+          const stoppedAt = Date.now();
+          process.kill(stopped, 'SIGSTOP');
+          const r2 = await writer.put('/w/2', 'while silent');
+          await eventually(async () => events.some((e) => e.kind === 'put' && e.kv.key === '/w/2'), { timeoutMs: 5000, what: 'the watch delivers after its member went silent', everyMs: 20 });
+          const watchMs = Date.now() - stoppedAt;
+          const readFrom = Date.now();
+          assert.equal((await watcher.get('/w/2'))?.modRevision, r2);
+          const readMs = Date.now() - readFrom;
+          const lease = await watcher.grantLease(1000);
+          const renewFrom = Date.now();
+          assert.equal((await watcher.renewLease(lease.id, { signal: AbortSignal.timeout(300) })).ok, true);
+          const renewMs = Date.now() - renewFrom;
+          await eventually(async () => watcher.memberStates().find((m) => m.endpoint === current.endpoint)?.state === 'down', {
+            timeoutMs: 3000,
+            what: 'the silent member is down',
+            everyMs: 20,
+          });
+          t.diagnostic(`watch delivered ${watchMs} ms after SIGSTOP of its member; then a read took ${readMs} ms, a renewal ${renewMs} ms`);
+          // Health check: intervalMs 200 + timeoutMs 1000, plus the reopen and slack for a busy machine.
+          assert.ok(watchMs < 2500, `the watch moved after ${watchMs} ms`);
+
+          process.kill(stopped, 'SIGCONT');
+          stopped = undefined;
+          await eventually(async () => watcher.memberStates().every((m) => m.state === 'up'), { timeoutMs: 5000, what: 'the member is up again', everyMs: 20 });
+          assert.deepEqual(
+            events.map((e) => (e.kind === 'put' ? e.kv.key : e.key)),
+            ['/w/1', '/w/2'],
+            'nothing lost or repeated',
+          );
+          ac.abort();
+          await seen;
+        } finally {
+          if (stopped !== undefined) process.kill(stopped, 'SIGCONT');
+          ac.abort();
+          await writer.deletePrefix('').catch(() => undefined);
+          await watcher.close();
+          await writer.close();
+        }
+      });
+
       test('a watch whose only member restarts reopens from where it was and misses nothing', async (t) => {
         const c = cluster;
         assert.ok(c, 'cluster started');

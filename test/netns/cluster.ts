@@ -45,6 +45,10 @@ export interface NetnsClusterOptions {
   readonly recovery?: z.input<typeof RecoveryPolicySchema>;
   /** Monitors added to the service after its HTTP health monitor (may use ${HALO_NODE}). */
   readonly monitors?: readonly z.input<typeof MonitorConfigSchema>[];
+  /** Timing of the agents (default TIMING). */
+  readonly timing?: { readonly leaseTtlMs: number; readonly renewIntervalMs: number; readonly safetyMarginMs: number; readonly maxLoopLagMs: number };
+  /** Extra flags for every etcd member. */
+  readonly etcdArgs?: readonly string[];
 }
 
 export interface LiveInstance {
@@ -94,6 +98,7 @@ export class NetnsCluster {
         '--logger=zap',
         '--log-level=info',
         ...(opts.etcdPreVote === false ? [] : ['--pre-vote=true']),
+        ...(opts.etcdArgs ?? []),
       ]);
     }
     this.configFile = writeDemoConfig(this.dir, (doc: ReturnType<typeof parseDocument>) => {
@@ -104,7 +109,7 @@ export class NetnsCluster {
         this.nodes.map((n) => ({ name: n, address: this.address(n), apiPort: API_PORT, labels: { host: n } })),
       );
       doc.setIn(['groups', 0, 'preferredNodes'], [...this.nodes]);
-      for (const [k, v] of Object.entries(TIMING)) doc.setIn(['timing', k], v);
+      for (const [k, v] of Object.entries(opts.timing ?? TIMING)) doc.setIn(['timing', k], v);
       doc.setIn(['groups', 0, 'resources', 0, 'env', 'PORT'], String(SERVICE_PORT));
       doc.setIn(['groups', 0, 'resources', 0, 'env', 'SAMPLE_HEARTBEAT'], '1');
       doc.setIn(['groups', 0, 'resources', 0, 'env', 'SAMPLE_RECORD_FILE'], this.recordFile);

@@ -71,6 +71,11 @@ export interface StartEtcdOptions {
   readonly signal?: AbortSignal;
   /** Extra flags for every member (e.g. auth or TLS settings). */
   readonly extraArgs?: readonly string[];
+  /**
+   * Serve clients over TLS (https client URLs) and require a client certificate signed by `caFile`.
+   * Health is then checked on a plain-HTTP metrics URL of each member.
+   */
+  readonly clientTls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
 }
 
 const alive = new Set<ChildProcess>();
@@ -95,6 +100,8 @@ class Member implements EtcdMember {
     readonly dataDir: string,
     readonly logFile: string,
     private readonly args: readonly string[],
+    /** Where `/health` answers over plain HTTP (the client URL unless clients use TLS). */
+    readonly healthUrl: string = clientUrl,
   ) {}
 
   get running(): boolean {
@@ -148,15 +155,18 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
   installExitHook();
   const count = opts.members ?? 3;
   const root = await mkdtemp(join(tmpdir(), 'halo-etcd-'));
+  const tls = opts.clientTls;
+  const perMember = tls ? 3 : 2;
   const ports: number[] = [];
-  while (ports.length < count * 2) {
+  while (ports.length < count * perMember) {
     const p = await freePort();
     if (!ports.includes(p)) ports.push(p);
   }
   const specs = Array.from({ length: count }, (_, i) => ({
     name: `m${i}`,
-    clientUrl: `http://127.0.0.1:${ports[2 * i] ?? 0}`,
-    peerUrl: `http://127.0.0.1:${ports[2 * i + 1] ?? 0}`,
+    clientUrl: `${tls ? 'https' : 'http'}://127.0.0.1:${ports[perMember * i] ?? 0}`,
+    peerUrl: `http://127.0.0.1:${ports[perMember * i + 1] ?? 0}`,
+    metricsUrl: tls ? `http://127.0.0.1:${ports[perMember * i + 2] ?? 0}` : undefined,
     dataDir: join(root, `m${i}`),
     logFile: join(root, `m${i}.log`),
   }));
@@ -177,8 +187,11 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
         `--election-timeout=${ETCD_ELECTION_TIMEOUT_MS}`,
         '--logger=zap',
         '--log-level=warn',
+        ...(tls && s.metricsUrl
+          ? [`--cert-file=${tls.certFile}`, `--key-file=${tls.keyFile}`, `--trusted-ca-file=${tls.caFile}`, '--client-cert-auth', `--listen-metrics-urls=${s.metricsUrl}`]
+          : []),
         ...(opts.extraArgs ?? []),
-      ]),
+      ], s.metricsUrl ?? s.clientUrl),
   );
 
   const waitHealthy = async (o: { signal?: AbortSignal } = {}): Promise<void> => {
@@ -241,7 +254,7 @@ async function waitMemberHealthy(m: Member, signal: AbortSignal | undefined): Pr
     signal?.throwIfAborted();
     if (!m.running) throw new Error(`etcd member ${m.name} exited while starting; see ${m.logFile}`);
     try {
-      const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+      const res = await fetch(`${m.healthUrl}/health`, { signal: AbortSignal.timeout(1000) });
       const body: unknown = await res.json();
       if (typeof body === 'object' && body !== null && 'health' in body && body.health === 'true') return;
       last = JSON.stringify(body);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Etcd3, isRecoverableError, type ICompare, type IOptions, type IRequestOp, type IWatchResponse } from 'etcd3';
+import type { Etcd3, ICompare, IOptions, IRequestOp, IWatchResponse } from 'etcd3';
 import { ClusterError } from '../../domain/errors.js';
 import { parseLeaseId, type LeaseId, type Revision } from '../../domain/ids.js';
 import type {
@@ -18,7 +18,6 @@ import {
   classifyEtcdError,
   compactedError,
   grantRefusedError,
-  MemberSkippedError,
   type AttemptFailure,
   outcomeUnknownError,
   unavailableError,
@@ -26,6 +25,7 @@ import {
 } from './errors.js';
 import { counterOf, isEtcdLeaseId, KeySpace, revisionOf } from './keys.js';
 import { WatchStream } from './watch-stream.js';
+import { DEFAULT_HEALTH_CHECK, MemberLostError, Members, type HealthCheckOptions, type Member, type MemberState } from './members.js';
 import { abortable } from '../../platform/abortable.js';
 
 export interface EtcdCoordinatorOptions {
@@ -44,65 +44,20 @@ export interface EtcdCoordinatorOptions {
    * A broken watch is reopened for up to this long before it fails.
    */
   readonly requestTimeoutMs?: number;
+  /**
+   * Background health checks of each member (see HealthCheckOptions): a member slow to answer is
+   * avoided by new calls; one that does not answer within `timeoutMs` (or has no leader) loses
+   * its calls and watches to another member.
+   */
+  readonly healthCheck?: Partial<HealthCheckOptions>;
 }
 
 const DEFAULT_DIAL_TIMEOUT_MS = 3000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
-/** How long one lease renewal waits on one member before trying another. */
-const RENEW_ATTEMPT_MS = 100;
+/** How long a lease renewal waits for its member before it is also sent to the next one. */
+const RENEW_HEDGE_MS = 100;
 /** Pause between attempts on another member: 25, 50, 100, 200, 250, 250… ms. */
 const RETRY_PAUSE_MS = { first: 25, max: 250 } as const;
-
-type GlobalPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
-/** How long a member that failed twice in a row is left out before it is tried again. */
-const MEMBER_COOLDOWN_MS = 1000;
-const MEMBER_FAILURES_BEFORE_COOLDOWN = 2;
-
-/**
- * etcd3 retries failed calls three times by default, writes included. A txn resent after its answer
- * was lost can report a failed compare for a write that was applied, so halo retries itself, and
- * only what it knows to be safe (see `call`). This policy runs each call once.
- */
-class SingleAttempt implements GlobalPolicy {
-  declare readonly _altReturn: never;
-  readonly onSuccess: GlobalPolicy['onSuccess'] = () => ({ dispose: () => undefined });
-  readonly onFailure: GlobalPolicy['onFailure'] = () => ({ dispose: () => undefined });
-
-  async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
-    return await fn({ signal: signal ?? new AbortController().signal });
-  }
-}
-
-/**
- * Per-member fault handling: after two transient failures in a row, calls skip the member for one
- * second (etcd3 then tries the next member). etcd3's default breaker skips a member for 5 s after
- * three, which leaves a client with one endpoint unusable for 5 s after its member came back.
- */
-class MemberCooldown implements GlobalPolicy {
-  declare readonly _altReturn: never;
-  readonly onSuccess: GlobalPolicy['onSuccess'] = () => ({ dispose: () => undefined });
-  readonly onFailure: GlobalPolicy['onFailure'] = () => ({ dispose: () => undefined });
-  private failures = 0;
-  private skipUntil = 0;
-
-  constructor(private readonly member: string) {}
-
-  async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
-    const now = Date.now();
-    if (now < this.skipUntil) throw new MemberSkippedError(this.member, this.skipUntil - now);
-    try {
-      const value = await fn({ signal: signal ?? new AbortController().signal });
-      this.failures = 0;
-      return value;
-    } catch (e) {
-      if (e instanceof Error && isRecoverableError(e) && ++this.failures >= MEMBER_FAILURES_BEFORE_COOLDOWN) {
-        this.failures = 0;
-        this.skipUntil = Date.now() + MEMBER_COOLDOWN_MS;
-      }
-      throw e;
-    }
-  }
-}
 
 /**
  * The production coordinator: an etcd v3 cluster through the `etcd3` gRPC client.
@@ -121,9 +76,11 @@ class MemberCooldown implements GlobalPolicy {
  */
 export class EtcdCoordinator implements Coordinator {
   readonly endpoints: readonly string[];
-  private readonly client: Etcd3;
+  private readonly members: Members;
   private readonly keys: KeySpace;
   private readonly requestTimeoutMs: number;
+  private readonly healthTimeoutMs: number;
+  private readonly healthIntervalMs: number;
   readonly dialTimeoutMs: number;
   private readonly closing = new AbortController();
 
@@ -133,9 +90,16 @@ export class EtcdCoordinator implements Coordinator {
     this.keys = new KeySpace(opts.prefix ?? '');
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
-    const options: IOptions = {
-      hosts: [...opts.endpoints],
-      faultHandling: { global: new SingleAttempt(), host: (member) => new MemberCooldown(member) },
+    const health = { ...DEFAULT_HEALTH_CHECK, ...opts.healthCheck };
+    if (!(health.intervalMs > 0 && health.suspectAfterMs > 0 && health.timeoutMs >= health.suspectAfterMs)) {
+      throw new ClusterError(
+        'HA_CONFIG_INVALID',
+        `etcd: healthCheck needs intervalMs > 0 and 0 < suspectAfterMs <= timeoutMs (got ${health.intervalMs}, ${health.suspectAfterMs}, ${health.timeoutMs})`,
+      );
+    }
+    this.healthTimeoutMs = health.timeoutMs;
+    this.healthIntervalMs = health.intervalMs;
+    const options: Omit<IOptions, 'hosts' | 'faultHandling'> = {
       grpcOptions: {
         // Reconnect to a member that comes back within a second or two, not grpc's default 120 s cap.
         'grpc.initial_reconnect_backoff_ms': 250,
@@ -144,12 +108,18 @@ export class EtcdCoordinator implements Coordinator {
       ...(opts.tls ? { credentials: readCredentials(opts.tls) } : {}),
       ...(opts.auth ? { auth: { username: opts.auth.username, password: opts.auth.password } } : {}),
     };
-    this.client = new Etcd3(options);
+    this.members = new Members(this.endpoints, options, health, this.closing.signal);
+    this.members.startChecks();
+  }
+
+  /** What this client knows of each member now, and which one calls stick to (for diagnostics and tests). */
+  memberStates(): { readonly endpoint: string; readonly state: MemberState; readonly current: boolean }[] {
+    return this.members.all.map((m) => ({ endpoint: m.endpoint, state: m.state, current: this.members.isCurrent(m) }));
   }
 
   async get(key: string, opts: Opts = {}): Promise<KeyValue | undefined> {
-    const res = await this.call(`get ${JSON.stringify(key)}`, 'read', opts.signal, (o) =>
-      this.client.kv.range({ key: this.keys.key(key) }, o),
+    const res = await this.call(`get ${JSON.stringify(key)}`, 'read', opts.signal, (c, o) =>
+      c.kv.range({ key: this.keys.key(key) }, o),
     );
     const kv = res.kvs[0];
     return kv === undefined ? undefined : this.keys.keyValue(kv);
@@ -157,8 +127,8 @@ export class EtcdCoordinator implements Coordinator {
 
   async list(prefix: string, opts: Opts = {}): Promise<{ readonly items: readonly KeyValue[]; readonly revision: Revision }> {
     const { key, rangeEnd } = this.keys.range(prefix);
-    const res = await this.call(`list ${JSON.stringify(prefix)}`, 'read', opts.signal, (o) =>
-      this.client.kv.range({ key, range_end: rangeEnd, sort_order: 'Ascend', sort_target: 'Key' }, o),
+    const res = await this.call(`list ${JSON.stringify(prefix)}`, 'read', opts.signal, (c, o) =>
+      c.kv.range({ key, range_end: rangeEnd, sort_order: 'Ascend', sort_target: 'Key' }, o),
     );
     return { items: res.kvs.map((kv) => this.keys.keyValue(kv)), revision: revisionOf(res.header.revision) };
   }
@@ -167,8 +137,8 @@ export class EtcdCoordinator implements Coordinator {
     const what = `put ${JSON.stringify(key)}`;
     opts.signal?.throwIfAborted();
     const lease = opts.lease === undefined ? undefined : etcdLease(opts.lease, what);
-    const res = await this.call(what, 'write', opts.signal, (o) =>
-      this.client.kv.put(
+    const res = await this.call(what, 'write', opts.signal, (c, o) =>
+      c.kv.put(
         { key: this.keys.key(key), value: Buffer.from(value, 'utf8'), ...(lease === undefined ? {} : { lease }) },
         o,
       ),
@@ -177,16 +147,16 @@ export class EtcdCoordinator implements Coordinator {
   }
 
   async delete(key: string, opts: Opts = {}): Promise<Revision> {
-    const res = await this.call(`delete ${JSON.stringify(key)}`, 'write', opts.signal, (o) =>
-      this.client.kv.deleteRange({ key: this.keys.key(key) }, o),
+    const res = await this.call(`delete ${JSON.stringify(key)}`, 'write', opts.signal, (c, o) =>
+      c.kv.deleteRange({ key: this.keys.key(key) }, o),
     );
     return revisionOf(res.header.revision);
   }
 
   async deletePrefix(prefix: string, opts: Opts = {}): Promise<number> {
     const { key, rangeEnd } = this.keys.range(prefix);
-    const res = await this.call(`delete prefix ${JSON.stringify(prefix)}`, 'write', opts.signal, (o) =>
-      this.client.kv.deleteRange({ key, range_end: rangeEnd }, o),
+    const res = await this.call(`delete prefix ${JSON.stringify(prefix)}`, 'write', opts.signal, (c, o) =>
+      c.kv.deleteRange({ key, range_end: rangeEnd }, o),
     );
     return counterOf(res.deleted);
   }
@@ -217,7 +187,7 @@ export class EtcdCoordinator implements Coordinator {
     });
     // When a compare fails, read every compared key in the same (atomic) step to say which one.
     const failure: IRequestOp[] = compares.map((c) => ({ request_range: { key: this.keys.key(c.key) } }));
-    const res = await this.call(what, 'write', opts.signal, (o) => this.client.kv.txn({ compare, success, failure }, o));
+    const res = await this.call(what, 'write', opts.signal, (c, o) => c.kv.txn({ compare, success, failure }, o));
     if (res.succeeded) return { ok: true, revision: revisionOf(res.header.revision) };
     for (const [i, c] of compares.entries()) {
       const kv = res.responses[i]?.response_range.kvs[0];
@@ -230,8 +200,10 @@ export class EtcdCoordinator implements Coordinator {
   async grantLease(ttlMs: number, opts: Opts = {}): Promise<{ readonly id: LeaseId; readonly ttlMs: number }> {
     // etcd grants whole seconds; round up so the lease is never shorter than asked.
     const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
-    const res = await this.call(`grant a ${seconds} s lease`, 'write', opts.signal, (o) =>
-      this.client.leaseClient.leaseGrant({ TTL: seconds }, o),
+    // Retried like a read: a grant whose answer was lost leaves at most an unused lease, which
+    // expires after its TTL.
+    const res = await this.call(`grant a ${seconds} s lease`, 'read', opts.signal, (c, o) =>
+      c.leaseClient.leaseGrant({ TTL: seconds }, o),
     );
     if (res.error !== '') throw grantRefusedError(`grant a ${seconds} s lease`, res.error);
     return { id: parseLeaseId(res.ID), ttlMs: counterOf(res.TTL) * 1000 };
@@ -240,11 +212,12 @@ export class EtcdCoordinator implements Coordinator {
   async renewLease(id: LeaseId, opts: Opts = {}): Promise<LeaseRenewal> {
     opts.signal?.throwIfAborted();
     if (!isEtcdLeaseId(id)) return { ok: false };
-    // A keep-alive only extends the lease: repeating it is harmless, so it retries like a read.
-    // A healthy member answers a keep-alive in milliseconds; one that is cut off never does. Give
-    // each member a short try, so a renewal reaches a live member well within the agent's budget.
-    const res = await this.call(`renew lease ${id}`, 'read', opts.signal, async (o) => {
-      const stream = await this.client.leaseClient.leaseKeepAlive(o);
+    // A keep-alive only extends the lease: repeating it is harmless. A healthy member answers in
+    // milliseconds, one that is cut off never does, and a busy one late: so when the best member
+    // has not answered within RENEW_HEDGE_MS, the renewal is also sent to the next one, without
+    // giving up on the first. The first answer counts.
+    const res = await this.hedged(`renew lease ${id}`, opts.signal, async (c, o) => {
+      const stream = await c.leaseClient.leaseKeepAlive(o);
       try {
         return await new Promise<{ readonly TTL: string }>((resolve, reject) => {
           stream.on('data', resolve);
@@ -257,7 +230,7 @@ export class EtcdCoordinator implements Coordinator {
         // Half-close first: etcd3 counts an error on a writable stream as a member failure.
         stream.end();
       }
-    }, this.requestTimeoutMs, RENEW_ATTEMPT_MS);
+    });
     const ttlSeconds = counterOf(res.TTL);
     return ttlSeconds > 0 ? { ok: true, ttlMs: ttlSeconds * 1000 } : { ok: false };
   }
@@ -266,7 +239,7 @@ export class EtcdCoordinator implements Coordinator {
     opts.signal?.throwIfAborted();
     if (!isEtcdLeaseId(id)) return;
     try {
-      await this.call(`revoke lease ${id}`, 'write', opts.signal, (o) => this.client.leaseClient.leaseRevoke({ ID: id }, o));
+      await this.call(`revoke lease ${id}`, 'write', opts.signal, (c, o) => c.leaseClient.leaseRevoke({ ID: id }, o));
     } catch (e) {
       if (e instanceof ClusterError && e.code === 'HA_LEASE_LOST') return;
       throw e;
@@ -286,11 +259,16 @@ export class EtcdCoordinator implements Coordinator {
     let after: number = afterRevision;
     let brokenSince: number | undefined;
     const failures: AttemptFailure[] = [];
+    /** Members this watch broke on since it last heard from one: tried again only when all have. */
+    const brokeOn = new Set<Member>();
     for (let attempt = 0; ; attempt++) {
+      const m = this.best(brokeOn);
+      const moveOn = this.watchGuard(m);
       const stream = new WatchStream(
-        () => this.client.watchClient.watch(),
+        () => m.client.watchClient.watch(),
         { create_request: { key, range_end: rangeEnd, start_revision: after + 1 } },
         stops,
+        moveOn.signal,
       );
       try {
         for (;;) {
@@ -299,14 +277,18 @@ export class EtcdCoordinator implements Coordinator {
           if (item.kind === 'broken') {
             const f = classifyEtcdError(item.error, what);
             if (f.kind === 'final') throw f.error;
-            failures.push(attemptFailure(f));
+            if (!(item.error instanceof MemberLostError)) this.members.failed(m, isNoLeader(f.detail));
+            failures.push(attemptFailure(f, m.endpoint));
+            brokeOn.add(m);
             break;
           }
           const res = item.response;
+          moveOn.answered();
           if (res.compact_revision !== '0' && res.compact_revision !== '') throw compactedError(what);
           if (res.canceled) throw watchCancelledError(what, res.cancel_reason);
           brokenSince = undefined;
           failures.length = 0;
+          brokeOn.clear();
           attempt = 0;
           const batch = this.events(res);
           const last = batch.at(-1);
@@ -315,6 +297,7 @@ export class EtcdCoordinator implements Coordinator {
           yield batch;
         }
       } finally {
+        moveOn.dispose();
         stream.close();
       }
       brokenSince ??= Date.now();
@@ -331,7 +314,7 @@ export class EtcdCoordinator implements Coordinator {
   /** Stop open watches and release connections. Leases are not revoked. */
   async close(): Promise<void> {
     this.closing.abort();
-    this.client.close();
+    this.members.close();
   }
 
   /** Probe: one linearizable read, retried on every member until `dialTimeoutMs`. */
@@ -340,7 +323,7 @@ export class EtcdCoordinator implements Coordinator {
       'probe',
       'read',
       opts.signal,
-      (o) => this.client.kv.range({ key: this.keys.range('').key, limit: 1 }, o),
+      (c, o) => c.kv.range({ key: this.keys.range('').key, limit: 1 }, o),
       this.dialTimeoutMs,
     );
   }
@@ -357,14 +340,137 @@ export class EtcdCoordinator implements Coordinator {
   }
 
   /**
-   * Run one etcd call, on other members again while that is safe, until the call's deadline.
-   * `kind` decides what a lost answer means: a read is retried, a write is HA_COORD_OUTCOME_UNKNOWN.
+   * An idempotent call sent to the best member, and also to the next best each `hedgeMs` that
+   * passes without an answer (or at once when an attempt fails), until every member has it; the
+   * first answer wins, and no attempt is abandoned for being slow. When all have failed, it starts
+   * over after a pause, until `requestTimeoutMs`: then HA_COORD_UNAVAILABLE.
+   */
+  private hedged<T>(
+    what: string,
+    signal: AbortSignal | undefined,
+    attempt: (client: Etcd3, options: { deadline: Date }) => Promise<T>,
+    hedgeMs: number = RENEW_HEDGE_MS,
+  ): Promise<T> {
+    signal?.throwIfAborted();
+    if (this.closing.signal.aborted) return Promise.reject(new ClusterError('HA_COORD_UNAVAILABLE', `${what}: the etcd client is closed`));
+    return new Promise<T>((resolve, reject) => {
+      const started = Date.now();
+      const deadlineAt = started + this.requestTimeoutMs;
+      const failures: AttemptFailure[] = [];
+      const tried = new Set<Member>();
+      let pending = 0;
+      let rounds = 0;
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (settle: () => void): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        settle();
+      };
+      const onAbort = (): void => finish(() => reject(signal?.reason));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const giveUp = (cause?: unknown): void =>
+        finish(() => reject(unavailableError(what, this.endpoints, failures, Date.now() - started, cause)));
+      const launch = (): void => {
+        if (done) return;
+        clearTimeout(timer);
+        const left = deadlineAt - Date.now();
+        if (left <= 0) {
+          if (pending === 0) giveUp();
+          return;
+        }
+        if (tried.size === this.members.all.length) {
+          // Every member has it: wait for those still out, or start over after a pause.
+          if (pending > 0) return;
+          tried.clear();
+          timer = setTimeout(launch, Math.min(retryPause(rounds++), left));
+          return;
+        }
+        const m = this.best(tried);
+        tried.add(m);
+        pending++;
+        const sentAt = Date.now();
+        abortable(attempt(m.client, { deadline: new Date(deadlineAt) }), m.lost).then(
+          (value) => {
+            pending--;
+            this.members.answered(m);
+            finish(() => resolve(value));
+          },
+          (e: unknown) => {
+            pending--;
+            if (done) return;
+            const f = classifyEtcdError(e, what);
+            if (f.kind === 'final') {
+              this.members.answered(m);
+              finish(() => reject(f.error));
+              return;
+            }
+            if (!(e instanceof MemberLostError) && (f.kind === 'not-sent' || Date.now() - sentAt >= this.healthTimeoutMs)) {
+              this.members.failed(m, isNoLeader(f.detail));
+            }
+            failures.push(attemptFailure(f, m.endpoint));
+            if (Date.now() >= deadlineAt && pending === 0) giveUp(f.cause);
+            else launch();
+          },
+        );
+        timer = setTimeout(launch, hedgeMs);
+      };
+      launch();
+    });
+  }
+
+  /**
+   * When a watch on `m` must give up and move: `m` turns down or leaderless (its `lost` signal);
+   * `m` was already unusable when the watch opened and another member is up now; or `m` has not
+   * answered the watch request within the health check's `timeoutMs`. A stream on a black-holed
+   * member would otherwise wait forever: it never errors.
+   */
+  private watchGuard(m: Member): { readonly signal: AbortSignal; answered(): void; dispose(): void } {
+    const ctl = new AbortController();
+    const lost = m.lost;
+    const give = (why: string): void => {
+      if (!ctl.signal.aborted) ctl.abort(new MemberLostError(m.endpoint, m.state === 'up' ? 'down' : m.state, why));
+    };
+    const onLost = (): void => give('');
+    lost?.addEventListener('abort', onLost, { once: true });
+    const unanswered = setTimeout(() => give('no answer to the watch request'), this.healthTimeoutMs);
+    const recheck =
+      lost === undefined
+        ? setInterval(() => {
+            if (this.members.all.some((o) => o !== m && o.state === 'up')) give('another member is up');
+          }, this.healthIntervalMs)
+        : undefined;
+    return {
+      signal: ctl.signal,
+      answered: () => clearTimeout(unanswered),
+      dispose: () => {
+        clearTimeout(unanswered);
+        clearInterval(recheck);
+        lost?.removeEventListener('abort', onLost);
+      },
+    };
+  }
+
+  /** The member to use next: the best one not in `avoid` (see Members.order). */
+  private best(avoid: ReadonlySet<Member>): Member {
+    const m = this.members.order(avoid)[0];
+    if (!m) throw new ClusterError('HA_INTERNAL', 'etcd: no members');
+    return m;
+  }
+
+  /**
+   * Run one etcd call on the best member, then on others while that is safe, until the call's
+   * deadline. `kind` decides what a lost answer means: a read is retried, a write is
+   * HA_COORD_OUTCOME_UNKNOWN. An attempt on a member that turns out down (its health check times
+   * out) or leaderless is cut short at that moment, not at the deadline.
    */
   private async call<T>(
     what: string,
     kind: 'read' | 'write',
     signal: AbortSignal | undefined,
-    attempt: (options: { deadline: Date }) => Promise<T>,
+    attempt: (client: Etcd3, options: { deadline: Date }) => Promise<T>,
     budgetMs: number = this.requestTimeoutMs,
     /** A read's time on one member before it tries another (default: half the budget, at least 500 ms). */
     attemptMs: number = Math.max(budgetMs / 2, 500),
@@ -374,25 +480,48 @@ export class EtcdCoordinator implements Coordinator {
     const started = Date.now();
     const deadlineAt = started + budgetMs;
     const failures: AttemptFailure[] = [];
+    const tried = new Set<Member>();
     for (let n = 0; ; n++) {
+      if (tried.size === this.members.all.length) tried.clear();
+      const m = this.best(tried);
+      tried.add(m);
       // A read leaves time for another member if this one hangs (e.g. cut off from the leader).
       const attemptEnd = kind === 'read' ? Math.min(deadlineAt, Date.now() + attemptMs) : deadlineAt;
+      const lost = m.lost;
+      const attemptStart = Date.now();
       try {
-        return await abortable(attempt({ deadline: new Date(attemptEnd) }), signal);
+        // Stop waiting when the member is found down or the caller aborts (each listener is removed
+        // when the attempt settles; the member's signal lives long, so no AbortSignal.any on it).
+        const value = await abortable(abortable(attempt(m.client, { deadline: new Date(attemptEnd) }), lost), signal);
+        this.members.answered(m);
+        return value;
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
         const f = classifyEtcdError(e, what);
-        if (f.kind === 'final') throw f.error;
-        if (f.kind === 'ambiguous' && kind === 'write') throw outcomeUnknownError(what, this.endpoints, f.detail, f.cause);
-        failures.push(attemptFailure(f));
+        if (f.kind === 'final') {
+          // A refusal is an answer: the member works.
+          this.members.answered(m);
+          throw f.error;
+        }
+        // A short attempt that ran out (a renewal's 100 ms) says little: the health check decides.
+        const noAnswer = f.kind === 'not-sent' || Date.now() - attemptStart >= this.healthTimeoutMs;
+        if (!(e instanceof MemberLostError) && noAnswer) this.members.failed(m, isNoLeader(f.detail));
+        if (f.kind === 'ambiguous' && kind === 'write') throw outcomeUnknownError(what, [m.endpoint], f.detail, f.cause);
+        failures.push(attemptFailure(f, m.endpoint));
         const left = deadlineAt - Date.now();
         if (left <= 0 || this.closing.signal.aborted) {
           throw unavailableError(what, this.endpoints, failures, Date.now() - started, f.cause);
         }
+        // Straight to another member if there is one that may answer; pause when all have failed.
+        if (tried.size < this.members.all.length && this.best(tried).state !== 'down') continue;
         await pause(Math.min(retryPause(n), left), signal);
       }
     }
   }
+}
+
+function isNoLeader(detail: string): boolean {
+  return detail.includes('no leader');
 }
 
 /**

@@ -28,14 +28,6 @@ export type EtcdFailure =
   | { readonly kind: 'ambiguous'; readonly detail: string; readonly cause: unknown }
   | { readonly kind: 'final'; readonly error: ClusterError };
 
-/** Thrown instead of calling a member that failed repeatedly moments ago: nothing was sent. */
-export class MemberSkippedError extends Error {
-  override readonly name = 'MemberSkippedError';
-  constructor(member: string, forMs: number) {
-    super(`${member} skipped for ${Math.round(forMs)} ms more after repeated failures`);
-  }
-}
-
 /** Messages (gRPC and etcd server) that mean no member accepted the request. */
 const NOT_SENT_MARKERS: readonly string[] = [
   'No connection established',
@@ -91,7 +83,7 @@ export function classifyEtcdError(e: unknown, what: string): EtcdFailure {
   if (e instanceof ClientClosedError) {
     return { kind: 'final', error: new ClusterError('HA_COORD_UNAVAILABLE', `${what}: the etcd client is closed`, { cause: e }) };
   }
-  if (e instanceof MemberSkippedError || isBrokenCircuit(e)) {
+  if (isBrokenCircuit(e)) {
     return { kind: 'not-sent', detail: message, cause: e, skipped: true };
   }
   if (NOT_SENT_MARKERS.some((m) => message.includes(m))) {
@@ -106,8 +98,8 @@ export interface AttemptFailure {
   readonly skipped: boolean;
 }
 
-export function attemptFailure(f: Exclude<EtcdFailure, { kind: 'final' }>): AttemptFailure {
-  return { detail: f.detail, skipped: f.kind === 'not-sent' && f.skipped };
+export function attemptFailure(f: Exclude<EtcdFailure, { kind: 'final' }>, member: string): AttemptFailure {
+  return { detail: `${member}: ${f.detail}`, skipped: f.kind === 'not-sent' && f.skipped };
 }
 
 export function unavailableError(
@@ -117,10 +109,13 @@ export function unavailableError(
   waitedMs: number,
   cause?: unknown,
 ): ClusterError {
-  // Say what actually failed; "member skipped" only when nothing else is known.
+  // Say what actually failed; "member skipped" only when nothing else is known. A deadline says
+  // less than the error behind it (a refused connection, a TLS failure), so those come first.
   const tried = failures.filter((f) => !f.skipped);
-  const distinct = [...new Set((tried.length > 0 ? tried : failures).map((f) => f.detail))];
-  const why = distinct.length === 0 ? 'no attempt finished' : distinct.slice(-3).join('; ');
+  const distinct = [...new Set((tried.length > 0 ? tried : failures).map((f) => f.detail.replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')))];
+  const isDeadline = (d: string): boolean => /deadline exceeded/i.test(d);
+  const ranked = [...distinct.filter((d) => !isDeadline(d)).slice(-3), ...distinct.filter(isDeadline).slice(-1)].slice(0, 3);
+  const why = ranked.length === 0 ? 'no attempt finished' : ranked.join('; ');
   return new ClusterError(
     'HA_COORD_UNAVAILABLE',
     `${what}: no etcd member answered within ${Math.round(waitedMs)} ms (endpoints tried: ${endpoints.join(', ')}): ${why}`,

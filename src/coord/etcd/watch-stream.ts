@@ -22,13 +22,17 @@ export class WatchStream {
   private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
   private finished = false;
   private readonly onStop = (): void => this.push({ kind: 'stopped' });
+  private readonly onLost = (): void => this.push({ kind: 'broken', error: this.lost?.reason });
 
+  /** `lost`: aborts when the member under the stream is found unusable; the stream is then `broken`. */
   constructor(
     open: () => Promise<IDuplexStream<IWatchRequest, IWatchResponse>>,
     request: IWatchRequest,
     private readonly stops: readonly AbortSignal[],
+    private readonly lost?: AbortSignal,
   ) {
     for (const s of stops) s.addEventListener('abort', this.onStop, { once: true });
+    lost?.addEventListener('abort', this.onLost, { once: true });
     if (stops.some((s) => s.aborted)) {
       this.push({ kind: 'stopped' });
       return;
@@ -61,6 +65,7 @@ export class WatchStream {
     if (this.finished) return;
     this.finished = true;
     for (const s of this.stops) s.removeEventListener('abort', this.onStop);
+    this.lost?.removeEventListener('abort', this.onLost);
     this.waiter = undefined;
     this.queue.length = 0;
     if (this.stream) release(this.stream);
