@@ -54,7 +54,13 @@ export class NetnsCluster {
 
   constructor(
     readonly hosts: NetnsHosts,
-    readonly opts: { readonly name: string; readonly stopTimeoutMs?: number; readonly etcdPreVote?: boolean },
+    readonly opts: {
+      readonly name: string;
+      readonly stopTimeoutMs?: number;
+      readonly etcdPreVote?: boolean;
+      /** Last edit of the generated config (e.g. more resources in group "web"); resources[0] must stay the sample service. */
+      readonly configure?: (doc: ReturnType<typeof parseDocument>) => void;
+    },
   ) {
     if (hosts.hosts.length < 3) throw new Error('a netns cluster needs at least 3 hosts');
     this.nodes = hosts.hosts.slice(0, 3).map((h) => h.name);
@@ -96,6 +102,7 @@ export class NetnsCluster {
       doc.setIn(['groups', 0, 'resources', 0, 'stopTimeoutMs'], opts.stopTimeoutMs ?? 1000);
       doc.setIn(['groups', 0, 'resources', 0, 'monitors', 0, 'url'], `http://\${HALO_NODE_ADDRESS}:${SERVICE_PORT}/health`);
       doc.setIn(['groups', 0, 'resources', 0, 'readiness', 'url'], `http://\${HALO_NODE_ADDRESS}:${SERVICE_PORT}/health`);
+      opts.configure?.(doc);
     });
   }
 
