@@ -109,7 +109,7 @@ export function renderAgentDescription(d: AgentDescription): string {
   if (d.parameters.length === 0) lines.push('Parameters: none');
   else {
     lines.push('Parameters (params: in halo.yaml, passed as OCF_RESKEY_<name>):');
-    lines.push(formatTable(['NAME', 'REQUIRED', 'TYPE', 'DEFAULT', 'DESCRIPTION'], d.parameters.map((p) => [p.name, p.required ? 'yes' : 'no', p.type, p.default ?? '-', p.shortdesc])));
+    lines.push(formatTable(['NAME', 'REQUIRED', 'TYPE', 'DEFAULT', 'DESCRIPTION'], d.parameters.map((p) => [p.name, p.required ? 'yes' : 'no', p.type, p.default === null ? '-' : p.default === '' ? '""' : p.default, p.shortdesc])));
   }
   lines.push('', 'Actions:');
   lines.push(formatTable(['ACTION', 'TIMEOUT', 'INTERVAL', 'ROLE'], d.actions.map((a) => [a.name, secs(a.timeoutMs), secs(a.intervalMs), a.role ?? '-'])));
