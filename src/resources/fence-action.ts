@@ -9,13 +9,13 @@
  *  - `<stateDir>/fence-guard.json` ({ pid, startTime }) is written once the guard runs.
  *  - Every FENCE_POLL_MS the fence file is read; when it is missing, unreadable or in the past the
  *    guard runs the action (`command args`, environment `env` added, killed after `timeoutMs`),
- *    retries it every 500 ms until it exits 0 (at most `timeoutMs` in all), writes
- *    `<stateDir>/fence-action.json` and exits.
+ *    writes `<stateDir>/fence-action.json` ("fencing"), runs the action, retries it every 500 ms
+ *    until it exits 0 (at most `timeoutMs` in all), rewrites the file with the outcome and exits.
  *  - SIGTERM: the resource was stopped properly; the guard exits without running the action.
  *  - It ignores SIGHUP/SIGINT and has no pipe to the agent, so it outlives a killed agent.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isSameProcess, killPid, monotonicNowMs, readStartTime, writeFileAtomicSync } from '../platform/proc.js';
@@ -56,6 +56,14 @@ function readGuard(stateDir: string): GuardRecord | null {
 export function runningFenceAction(stateDir: string): GuardRecord | null {
   const g = readGuard(stateDir);
   return g !== null && isSameProcess(g.pid, g.startTime) ? g : null;
+}
+
+/**
+ * Whether a guard runs for `stateDir` and has not fired: true means the resource is covered. A
+ * guard that is still running its action after the deadline passed counts as fired.
+ */
+export function fenceActionArmed(stateDir: string): boolean {
+  return runningFenceAction(stateDir) !== null && !existsSync(join(stateDir, RESULT_FILE));
 }
 
 /** What the last fence action did (written by the guard after the deadline passed), or null. */
@@ -129,19 +137,40 @@ function runGuard(spec: FenceActionSpec): void {
   process.on('SIGHUP', () => undefined);
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => process.exit(0));
-  writeFileAtomicSync(join(spec.stateDir, GUARD_FILE), JSON.stringify({ pid: process.pid, startTime: readStartTime(process.pid) ?? '' }), { fsync: false });
-  const timer = setInterval(() => {
+  const violation = (): string | null => {
     const deadline = readFenceDeadline(spec.fenceFile);
     const now = monotonicNowMs();
-    if (deadline !== null && now <= deadline) return;
+    if (deadline !== null && now <= deadline) return null;
+    return deadline === null ? `fence file ${spec.fenceFile} missing or unreadable` : `fence deadline passed ${now - deadline} ms ago`;
+  };
+  // An already expired deadline is marked before the guard record appears, so nobody ever sees this guard armed.
+  const initial = violation();
+  if (initial !== null) markFiring(spec, initial);
+  writeFileAtomicSync(join(spec.stateDir, GUARD_FILE), JSON.stringify({ pid: process.pid, startTime: readStartTime(process.pid) ?? '' }), { fsync: false });
+  if (initial !== null) {
+    void act(spec, initial);
+    return;
+  }
+  const timer = setInterval(() => {
+    const why = violation();
+    if (why === null) return;
     clearInterval(timer);
-    const why = deadline === null ? `fence file ${spec.fenceFile} missing or unreadable` : `fence deadline passed ${now - deadline} ms ago`;
     void act(spec, why);
   }, FENCE_POLL_MS);
 }
 
+/** Marks the guard as fired before it acts, so a start racing with the deadline sees it (fenceActionArmed). */
+function markFiring(spec: FenceActionSpec, why: string): void {
+  try {
+    writeFileAtomicSync(join(spec.stateDir, RESULT_FILE), JSON.stringify({ at: Date.now(), detail: `fencing (${why})` }), { fsync: false });
+  } catch {
+    // the action matters more than the marker
+  }
+}
+
 async function act(spec: FenceActionSpec, why: string): Promise<void> {
   const until = Date.now() + spec.timeoutMs;
+  markFiring(spec, why);
   let last = '';
   for (;;) {
     const r = await runTool(spec.command, spec.args, { env: { ...process.env, ...spec.env }, timeoutMs: Math.max(100, until - Date.now()) });

@@ -9,7 +9,7 @@ import { writeFenceDeadline } from '../../src/resources/process/fence.js';
 import { OcfAgent } from '../../src/resources/ocf/agent.js';
 import { parseMetadata, parseOcfDuration } from '../../src/resources/ocf/metadata.js';
 import { describeOcf, listAgents, ocfOutcome, OcfRunner } from '../../src/resources/ocf/runner.js';
-import { runningFenceAction } from '../../src/resources/fence-action.js';
+import { lastFenceAction, runningFenceAction } from '../../src/resources/fence-action.js';
 import { eventually, sandbox } from './helpers.js';
 
 /**
@@ -164,6 +164,21 @@ describe('ocf resource with heartbeat/Dummy', { skip: dummySkip() }, () => {
     writeFenceDeadline(sb.ctx.fenceFile, 0);
     await eventually('state file removed by the guard', () => !existsSync(state), { timeoutMs: 5000 });
     await eventually('guard exited', () => !isSameProcess(guard.pid, guard.startTime), { timeoutMs: 5000 });
+    assert.equal((await agent.probe(sb.ctx)).kind, 'stopped');
+  });
+
+  test('a start after the fence deadline fails and leaves nothing running', async (t) => {
+    const sb = sandbox(t);
+    const state = join(sb.dir, 'dummy.state');
+    const agent = new OcfAgent(cfg({ agent: 'heartbeat/Dummy', params: { state } }));
+    sb.fence.stop();
+    writeFenceDeadline(sb.ctx.fenceFile, 0);
+    const r = await agent.start(sb.ctx);
+    assert.equal(r.ok, false);
+    // The guard checks the deadline as it starts, so the expired fence is seen before the agent's start runs.
+    assert.match(r.ok ? '' : r.detail, /^heartbeat\/Dummy: not started: (fencing|fenced) \(fence deadline passed \d+ ms ago\)/);
+    await eventually('guard done', () => runningFenceAction(sb.ctx.stateDir) === null, { timeoutMs: 5000 });
+    assert.equal(existsSync(state), false, `the Dummy state file is gone (start said: ${r.detail}; guard: ${lastFenceAction(sb.ctx.stateDir)})`);
     assert.equal((await agent.probe(sb.ctx)).kind, 'stopped');
   });
 

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import type { OcfResourceConfig } from '../../domain/config.js';
 import { substituteNodeVars } from '../../domain/node-vars.js';
 import { SystemClock, type Clock } from '../../platform/clock.js';
-import { releaseFenceAction, startFenceAction } from '../fence-action.js';
+import { fenceActionArmed, lastFenceAction, releaseFenceAction, startFenceAction } from '../fence-action.js';
 import type { ActionResult, Observation, ResourceAgent, ResourceContext } from '../types.js';
 import { describeOcf, OcfRunner, parseAgentName, type OcfResult } from './runner.js';
 
@@ -65,7 +65,16 @@ export class OcfAgent implements ResourceAgent {
     } catch (e) {
       return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `${this.config.agent}: ${e instanceof Error ? e.message : String(e)}` };
     }
+    if (!fenceActionArmed(ctx.stateDir)) {
+      return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `${this.config.agent}: not started: ${lastFenceAction(ctx.stateDir) ?? 'the fence-action guard is gone'}` };
+    }
     const r = await runner.run('start', { timeoutMs: this.config.startTimeoutMs, ...(signal ? { signal } : {}) });
+    if (r.outcome.kind === 'ok' && !fenceActionArmed(ctx.stateDir)) {
+      // The fence deadline passed during the start and the guard's stop may have run before the
+      // start finished: stop again so nothing stays up without a guard.
+      await runner.run('stop', { timeoutMs: this.config.stopTimeoutMs });
+      return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `${this.config.agent}: fenced during start (${lastFenceAction(ctx.stateDir) ?? 'guard gone'})` };
+    }
     if (r.outcome.kind === 'ok') return { ok: true, detail: `${this.config.agent} started in ${r.ms} ms` };
     if (r.outcome.kind === 'timeout' && signal?.aborted !== true) {
       return { ok: false, code: 'HA_OPERATION_TIMEOUT', detail: `${this.config.agent} ${describeOcf(r)}` };

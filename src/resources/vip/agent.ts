@@ -5,7 +5,7 @@ import type { VipResourceConfig } from '../../domain/config.js';
 import { substituteNodeVars } from '../../domain/node-vars.js';
 import { SystemClock, type Clock } from '../../platform/clock.js';
 import { runTool, toolOutput, type ToolResult } from '../exec.js';
-import { lastFenceAction, releaseFenceAction, runningFenceAction, startFenceAction } from '../fence-action.js';
+import { fenceActionArmed, lastFenceAction, releaseFenceAction, startFenceAction } from '../fence-action.js';
 import type { ActionResult, Observation, ResourceAgent, ResourceContext } from '../types.js';
 
 /** Commands a VipAgent runs; tests may point them elsewhere. */
@@ -125,6 +125,9 @@ export class VipAgent implements ResourceAgent {
     } catch (e) {
       return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `${this.what}: ${e instanceof Error ? e.message : String(e)}` };
     }
+    if (!fenceActionArmed(ctx.stateDir)) {
+      return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `${this.what}: not started: ${lastFenceAction(ctx.stateDir) ?? 'the fence-action guard is gone'}` };
+    }
     if (before.kind === 'absent') {
       const r = await this.ip(['addr', 'add', this.cidr, 'dev', this.iface], signal);
       if (r.code !== 0 && !/already assigned|File exists/i.test(r.stderr)) {
@@ -132,6 +135,12 @@ export class VipAgent implements ResourceAgent {
         if (r.timedOut) return { ok: false, code: 'HA_OPERATION_TIMEOUT', detail: `ip addr add ${this.what} did not finish` };
         return { ok: false, code: isPermission(r) ? 'HA_PERMISSION' : 'HA_RESOURCE_START_FAILED', detail: `ip addr add ${this.what} failed: ${toolOutput(r)}${isPermission(r) ? `; ${PRIVILEGE_HINT}` : ''}` };
       }
+    }
+    if (!fenceActionArmed(ctx.stateDir)) {
+      // The fence deadline passed during the start and the guard already ran its removal, maybe
+      // before our add: the address must not stay without a guard.
+      await this.ip(['addr', 'del', this.cidr, 'dev', this.iface]);
+      return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `${this.what}: fenced during start${fenced(ctx)}` };
     }
     const arp = this.announce();
     return { ok: true, detail: `${this.what}${before.kind === 'present' ? ' (already there)' : ' added'}${arp}` };
@@ -221,7 +230,7 @@ function isPermission(r: ToolResult): boolean {
 }
 
 function fenced(ctx: ResourceContext): string {
-  if (runningFenceAction(ctx.stateDir) !== null) return '';
+  if (fenceActionArmed(ctx.stateDir)) return '';
   const f = lastFenceAction(ctx.stateDir);
   return f === null ? '' : ` (${f})`;
 }
