@@ -137,6 +137,38 @@ class AddressEvents {
   }
 }
 
+/** When the client host's neighbour entry for the VIP changed MAC (`ip -ts monitor neigh` in h4): the gratuitous ARP arriving. */
+class NeighbourEvents {
+  readonly events: { at: number; mac: string }[] = [];
+  private readonly proc: ChildProcess;
+
+  constructor(hosts: NetnsHosts, host: string) {
+    this.proc = spawn('ip', ['-n', hosts.host(host).ns, '-ts', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    if (this.proc.stdout) {
+      createInterface({ input: this.proc.stdout }).on('line', (l) => {
+        const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})\d*\] (\S+) .*lladdr ([0-9a-f:]{17})/.exec(l);
+        if (m?.[1] && m[2] === VIP && m[3]) this.events.push({ at: new Date(m[1]).getTime(), mac: m[3] });
+      });
+    }
+  }
+
+  /** First time at or after `from` the entry pointed at `mac`. */
+  firstTo(mac: string, from: number): number | null {
+    return this.events.find((e) => e.mac === mac && e.at >= from)?.at ?? null;
+  }
+
+  stop(): void {
+    this.proc.kill('SIGKILL');
+  }
+}
+
+async function macOf(hosts: NetnsHosts, node: string): Promise<string> {
+  const r = await execFileP('ip', ['-n', hosts.host(node).ns, '-o', 'link', 'show', 'dev', 'eth0'], { encoding: 'utf8' });
+  const m = /link\/ether ([0-9a-f:]{17})/.exec(r.stdout);
+  if (!m?.[1]) throw new Error(`no MAC for ${node}: ${r.stdout}`);
+  return m[1];
+}
+
 /**
  * The client: starts a request every 10 ms (each on a new connection, 300 ms timeout) without
  * waiting for the previous one, so reachability is known at 10 ms resolution whatever one
@@ -192,6 +224,7 @@ describe('vip resource: a floating IP follows the group across namespace hosts',
     });
     let sampler: AddressSampler | null = null;
     const events = new AddressEvents(hosts);
+    const neigh = new NeighbourEvents(hosts, 'h4');
     let client: ChildProcess | null = null;
     const answers: Answer[] = [];
     let ok = false;
@@ -235,10 +268,12 @@ describe('vip resource: a floating IP follows the group across namespace hosts',
         const lastOld = answers.filter((a) => a.ok && a.node === active).sort((a, b) => b.at - a.at)[0];
         const failedBefore = answers.filter((a) => !a.ok && a.at >= addedAt && a.at < firstOk.at).length;
         const gap = firstOk.at - addedAt;
+        const arpAt = neigh.firstTo(await macOf(hosts, to), addedAt);
         gaps.push(gap);
         t.diagnostic(
           `failover ${round}: ${active} -> ${to}; VIP seen on ${to} ${up.firstWith - killedAt} ms after the kill (sampling round ${up.firstWith - up.lastWithout} ms); ` +
-            `VIP added on ${to} at +${addedAt - killedAt} ms; the first request that reached ${to} started ${gap} ms after that (${failedBefore} requests failed in between); ` +
+            `VIP added on ${to} at +${addedAt - killedAt} ms; the client host's ARP entry pointed to ${to} ${arpAt === null ? '(not seen)' : `${arpAt - addedAt} ms`} after that; ` +
+            `the first request that reached ${to} started ${gap} ms after the add (${failedBefore} requests failed in between); ` +
             `client outage ${lastOld ? firstOk.at - lastOld.at : -1} ms (last answer from ${active} to first from ${to})`,
         );
         assert.ok(gap <= GAP_LIMIT_MS, `gap ${gap} ms after the VIP came up on ${to} (limit ${GAP_LIMIT_MS} ms)`);
@@ -258,6 +293,7 @@ describe('vip resource: a floating IP follows the group across namespace hosts',
     } finally {
       client?.kill('SIGKILL');
       events.stop();
+      neigh.stop();
       await sampler?.stop();
       await c.stop({ keep: !ok });
       if (!ok) t.diagnostic(`logs kept in ${c.dir}`);
