@@ -18,6 +18,8 @@ export const OCF_CODES = {
   191: { name: 'OCF_DEGRADED_MASTER', meaning: 'running as master, degraded' },
 } as const satisfies Record<number, { name: string; meaning: string }>;
 
+const CODE_INFO: ReadonlyMap<number, { readonly name: string; readonly meaning: string }> = new Map(Object.entries(OCF_CODES).map(([k, v]) => [Number(k), v]));
+
 export type OcfAction = 'start' | 'stop' | 'monitor' | 'promote' | 'demote' | 'meta-data' | 'validate-all';
 
 /** An action's outcome in halo's terms. */
@@ -52,7 +54,7 @@ export function ocfOutcome(code: number): OcfOutcome {
     case 9:
       return { kind: 'failed-master' };
     default: {
-      const known = (OCF_CODES as Record<number, { name: string; meaning: string } | undefined>)[code];
+      const known = CODE_INFO.get(code);
       return { kind: 'error', code, name: known?.name ?? `exit ${code}`, meaning: known?.meaning ?? 'not an OCF exit code' };
     }
   }
