@@ -4,7 +4,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { readCmdline } from '../../src/platform/proc.js';
+import { readCmdline, readProcStat } from '../../src/platform/proc.js';
 import { NetnsCluster, SERVICE_PORT } from './cluster.js';
 import { etcdSkipReason } from '../support/etcd.js';
 import { eventually } from '../support/util.js';
@@ -301,11 +301,15 @@ describe('vip resource: a floating IP follows the group across namespace hosts',
   });
 });
 
-/** SIGKILLs the halo agent running in `node`'s namespace (found by its command line). */
+/**
+ * SIGKILLs the halo agent running in `node`'s namespace: the process whose command line is the
+ * agent's and whose parent is this test (a child the agent is forking — `ip`, arping — carries the
+ * same command line until it execs).
+ */
 function killAgent(hosts: NetnsHosts, node: string): void {
   const pids = hosts.pidsIn(node).filter((p) => {
     const cmd = readCmdline(p) ?? [];
-    return cmd.includes('agent') && cmd.includes('--node') && cmd.includes(node);
+    return cmd.includes('agent') && cmd.includes('--node') && cmd.includes(node) && readProcStat(p)?.ppid === process.pid;
   });
   assert.equal(pids.length, 1, `one agent process in ${node} (found ${pids.join(', ')})`);
   for (const p of pids) process.kill(p, 'SIGKILL');
