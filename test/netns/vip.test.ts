@@ -4,7 +4,6 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { readCmdline, readProcStat } from '../../src/platform/proc.js';
 import { NetnsCluster, SERVICE_PORT } from './cluster.js';
 import { etcdSkipReason } from '../support/etcd.js';
 import { eventually } from '../support/util.js';
@@ -245,7 +244,7 @@ describe('vip resource: a floating IP follows the group across namespace hosts',
       let active = first.node;
       for (let round = 1; round <= 2; round++) {
         const killedAt = c.mark(`SIGKILL agent on ${active}`);
-        killAgent(hosts, active);
+        await c.killAgent(active, { withResources: false });
         let next: string | null = null;
         await eventually(
           async () => {
@@ -300,17 +299,3 @@ describe('vip resource: a floating IP follows the group across namespace hosts',
     }
   });
 });
-
-/**
- * SIGKILLs the halo agent running in `node`'s namespace: the process whose command line is the
- * agent's and whose parent is this test (a child the agent is forking — `ip`, arping — carries the
- * same command line until it execs).
- */
-function killAgent(hosts: NetnsHosts, node: string): void {
-  const pids = hosts.pidsIn(node).filter((p) => {
-    const cmd = readCmdline(p) ?? [];
-    return cmd.includes('agent') && cmd.includes('--node') && cmd.includes(node) && readProcStat(p)?.ppid === process.pid;
-  });
-  assert.equal(pids.length, 1, `one agent process in ${node} (found ${pids.join(', ')})`);
-  for (const p of pids) process.kill(p, 'SIGKILL');
-}
