@@ -394,6 +394,33 @@ export function buildProgram(io: CliIo): Command {
       else out(`# configuration version ${r.version}, applied ${new Date(r.appliedAt).toISOString()}\n${r.source}`);
     });
 
+  // ------------------------------------------------------------------ OCF resource agents
+
+  const agents = program.command('agents').description('OCF resource agents installed on this machine (for resources of type ocf)');
+  const ocfRootOption = () => new Option('--ocf-root <dir>', 'OCF_ROOT to scan (default: $OCF_ROOT, else /usr/lib/ocf)');
+  const ocfRoot = (o: { ocfRoot?: string }): string => o.ocfRoot ?? io.env['OCF_ROOT'] ?? '/usr/lib/ocf';
+  agents
+    .command('list')
+    .description('list the installed agents (<ocf-root>/resource.d/<provider>/<type>) with their descriptions')
+    .addOption(ocfRootOption())
+    .action(async (opts: { ocfRoot?: string }) => {
+      const { listInstalledAgents, renderAgentList } = await import('./agents.js');
+      const list = await listInstalledAgents(ocfRoot(opts), io.signal);
+      if (outputFormat() === 'json') printJson(list);
+      else out(renderAgentList(list));
+    });
+  agents
+    .command('describe')
+    .description('show an agent\'s parameters and actions from its meta-data')
+    .argument('<name>', 'provider/type, e.g. heartbeat/Dummy (or just Dummy when only one provider has it)')
+    .addOption(ocfRootOption())
+    .action(async (name: string, opts: { ocfRoot?: string }) => {
+      const { describeAgent, renderAgentDescription } = await import('./agents.js');
+      const d = await describeAgent(name, ocfRoot(opts), io.signal);
+      if (outputFormat() === 'json') printJson(d);
+      else out(renderAgentDescription(d));
+    });
+
   // ------------------------------------------------------------------ daemons
 
   program

@@ -164,7 +164,8 @@ function distance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
-function suggest(key: string, known: readonly string[]): string | undefined {
+/** The closest of `known` to `key` when it is close enough to be a likely typo. */
+export function suggest(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   for (const k of known) {

@@ -112,7 +112,11 @@ export function explainTiming(cfg: HaloConfig): string[] {
         ` (${b.nodeLossDetectMs} ms to reassign + up to ${startBudget} ms to start its ${g.resources.length} resource${g.resources.length === 1 ? '' : 's'} in order, the sum of their startTimeoutMs).`,
     );
     for (const r of g.resources) {
-      if (r.monitors.length === 0) {
+      if (r.type === 'vip') {
+        lines.push(`group ${g.name} / resource ${r.name}: ${r.address}/${r.prefixLength} is checked on ${r.interface} every ${r.checkIntervalMs} ms; a missing address counts as a failure at once.`);
+      } else if (r.type === 'ocf') {
+        lines.push(`group ${g.name} / resource ${r.name}: the agent's monitor runs every ${r.monitorIntervalMs} ms (timeout ${r.monitorTimeoutMs} ms); one result other than running counts as a failure.`);
+      } else if (r.monitors.length === 0) {
         lines.push(`group ${g.name} / resource ${r.name}: no monitors, so a hung process is not detected; only its exit is.`);
       }
       r.monitors.forEach((m, i) => lines.push(monitorLine(g, r, m, i)));

@@ -69,7 +69,63 @@ export const ProcessResourceSchema = z.strictObject({
 });
 export type ProcessResourceConfig = z.infer<typeof ProcessResourceSchema>;
 
-export const ResourceConfigSchema = z.discriminatedUnion('type', [ProcessResourceSchema]);
+/** A dotted-quad IPv4 address, each part 0-255, no leading zeros. */
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+/** A Linux interface name (no '/', ':' or whitespace); may contain a node placeholder, so the 15-byte limit is checked after substitution. */
+const IFACE = /^(?=.{1,64}$)([A-Za-z0-9_.@-]|\$\{HALO_NODE(_ADDRESS)?\})+$/;
+
+/**
+ * A floating IPv4 address: added to `interface` on the active node (plus gratuitous ARP so peers
+ * update their neighbour caches at once), removed on stop and by a fencing guard when the node's
+ * lease runs out. Needs root or CAP_NET_ADMIN (and CAP_NET_RAW for arping).
+ */
+export const VipResourceSchema = z.strictObject({
+  name: ResourceIdSchema,
+  type: z.literal('vip'),
+  address: z.string().regex(IPV4, 'expected an IPv4 address such as 10.0.0.100 (no prefix length: use prefixLength)'),
+  prefixLength: z.number().int().min(1).max(32).default(24),
+  /** Interface to add the address to, e.g. eth0 (may contain ${HALO_NODE}). */
+  interface: z.string().regex(IFACE, 'expected an interface name such as eth0 (letters, digits, "_", ".", "-", "@"; may contain ${HALO_NODE})'),
+  /** Gratuitous ARP packets sent after adding the address (0: none). */
+  arpCount: z.number().int().min(0).max(100).default(1),
+  startTimeoutMs: ms(100, 600_000).default(5_000),
+  stopTimeoutMs: ms(100, 600_000).default(5_000),
+  /** Optional extra monitors; the address being present is always checked (every `checkIntervalMs`). */
+  checkIntervalMs: ms(10, 3_600_000).default(1000),
+  readiness: MonitorConfigSchema.optional(),
+  monitors: z.array(MonitorConfigSchema).default([]),
+});
+export type VipResourceConfig = z.infer<typeof VipResourceSchema>;
+
+/** OCF parameter names: the part after OCF_RESKEY_, as resource agents spell them. */
+const OCF_PARAM = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Any OCF resource agent script, run unchanged (Pacemaker's resource-agents, or your own). The
+ * default per-action timeouts are Pacemaker's (20 s); `halo agents describe` shows what an agent
+ * advertises.
+ */
+export const OcfResourceSchema = z.strictObject({
+  name: ResourceIdSchema,
+  type: z.literal('ocf'),
+  /** provider/type, e.g. heartbeat/Dummy -> <ocfRoot>/resource.d/heartbeat/Dummy. */
+  agent: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'expected provider/type, e.g. heartbeat/Dummy').refine((s) => !s.split('/').some((p) => p === '.' || p === '..'), 'expected provider/type, e.g. heartbeat/Dummy'),
+  ocfRoot: z.string().regex(/^\//, 'expected an absolute path').default('/usr/lib/ocf'),
+  /** Passed as OCF_RESKEY_<name>; values may contain ${HALO_NODE} and ${HALO_NODE_ADDRESS}. */
+  params: z.record(z.string().regex(OCF_PARAM, 'expected an OCF parameter name: letters, digits and "_", not starting with a digit'), z.string()).default({}),
+  startTimeoutMs: ms(100, 3_600_000).default(20_000),
+  stopTimeoutMs: ms(100, 3_600_000).default(20_000),
+  monitorTimeoutMs: ms(100, 3_600_000).default(20_000),
+  promoteTimeoutMs: ms(100, 3_600_000).default(20_000),
+  demoteTimeoutMs: ms(100, 3_600_000).default(20_000),
+  /** How often the agent's monitor action runs while the resource is active. */
+  monitorIntervalMs: ms(100, 3_600_000).default(10_000),
+  readiness: MonitorConfigSchema.optional(),
+  monitors: z.array(MonitorConfigSchema).default([]),
+});
+export type OcfResourceConfig = z.infer<typeof OcfResourceSchema>;
+
+export const ResourceConfigSchema = z.discriminatedUnion('type', [ProcessResourceSchema, VipResourceSchema, OcfResourceSchema]);
 export type ResourceConfig = z.infer<typeof ResourceConfigSchema>;
 
 export const RecoveryPolicySchema = z.strictObject({

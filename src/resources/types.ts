@@ -24,7 +24,7 @@ export type Observation =
 
 export type ActionResult =
   | { readonly ok: true; readonly detail: string }
-  | { readonly ok: false; readonly code: 'HA_RESOURCE_START_FAILED' | 'HA_RESOURCE_STOP_FAILED' | 'HA_OPERATION_TIMEOUT'; readonly detail: string };
+  | { readonly ok: false; readonly code: 'HA_RESOURCE_START_FAILED' | 'HA_RESOURCE_STOP_FAILED' | 'HA_OPERATION_TIMEOUT' | 'HA_PERMISSION'; readonly detail: string };
 
 /**
  * One managed thing. Every method is idempotent (start when running, stop when stopped: ok) and

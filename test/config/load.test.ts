@@ -101,7 +101,7 @@ describe('parseConfigText: valid input', () => {
     assert.deepEqual(g.preferredNodes, ['n1', 'n2', 'n3']);
     assert.deepEqual(g.recovery, { maxRestarts: 3, windowMs: 60_000, backoffInitialMs: 0, backoffMaxMs: 10_000, failureTimeoutMs: 600_000 });
     const app = g.resources[0];
-    assert.ok(app);
+    assert.ok(app?.type === 'process');
     assert.equal(app.name, 'app');
     assert.equal(app.command, 'node');
     assert.deepEqual(app.args, ['examples/sample-service.mjs']);
@@ -284,7 +284,72 @@ describe('parseConfigText: malformed input, one exact issue each', () => {
 
   test('unknown resource type', () => {
     const text = VALID.replace('type: process', 'type: docker');
-    expectOne(text, { path: 'groups[0].resources[0].type', line: 11, column: 15, value: '"docker"', message: 'unknown type "docker": expected one of: "process"' });
+    expectOne(text, { path: 'groups[0].resources[0].type', line: 11, column: 15, value: '"docker"', message: 'unknown type "docker": expected one of: "process", "vip", "ocf"' });
+  });
+
+  /** Group "web" of VALID with `res` (resource lines, indented) as its only resource: the first one is on line 8. */
+  const withResource = (...res: string[]): string => lines('cluster: demo', 'nodes:', '  - name: n1', '    apiPort: 7401', 'groups:', '  - name: web', '    resources:', ...res);
+
+  test('vip: address out of range', () => {
+    const text = withResource('      - name: ip', '        type: vip', '        address: 10.0.0.300', '        interface: eth0');
+    expectOne(text, { path: 'groups[0].resources[0].address', line: 10, column: 18, value: '"10.0.0.300"', message: 'expected an IPv4 address such as 10.0.0.100 (no prefix length: use prefixLength)' });
+  });
+
+  test('vip: address written with a prefix length', () => {
+    const text = withResource('      - name: ip', '        type: vip', '        address: 10.0.0.1/24', '        interface: eth0');
+    expectOne(text, { path: 'groups[0].resources[0].address', line: 10, column: 18, value: '"10.0.0.1/24"', message: 'no prefix length: use prefixLength' });
+  });
+
+  test('vip: interface missing', () => {
+    const text = withResource('      - name: ip', '        type: vip', '        address: 10.0.0.1');
+    expectOne(text, { path: 'groups[0].resources[0].interface', line: 8, column: 9, value: '(missing)', message: 'required field missing: expected a string' });
+  });
+
+  test('vip: prefixLength above 32', () => {
+    const text = withResource('      - name: ip', '        type: vip', '        address: 10.0.0.1', '        prefixLength: 33', '        interface: eth0');
+    expectOne(text, { path: 'groups[0].resources[0].prefixLength', line: 11, column: 23, value: '33', message: 'expected a number (integer, 1 to 32)' });
+  });
+
+  test('vip: interface name with a slash', () => {
+    const text = withResource('      - name: ip', '        type: vip', '        address: 10.0.0.1', '        interface: eth0/1');
+    expectOne(text, { path: 'groups[0].resources[0].interface', line: 11, column: 20, value: '"eth0/1"', message: 'expected an interface name such as eth0' });
+  });
+
+  test('ocf: agent without a provider', () => {
+    const text = withResource('      - name: d', '        type: ocf', '        agent: Dummy');
+    expectOne(text, { path: 'groups[0].resources[0].agent', line: 10, column: 16, value: '"Dummy"', message: 'expected provider/type, e.g. heartbeat/Dummy' });
+  });
+
+  test('ocf: parameter name that cannot be an environment variable', () => {
+    const text = withResource('      - name: d', '        type: ocf', '        agent: heartbeat/Dummy', '        params:', '          state-file: /tmp/x');
+    expectOne(text, { path: 'groups[0].resources[0].params["state-file"]', line: 12, column: 11, value: '"state-file"', message: 'invalid key: expected an OCF parameter name' });
+  });
+
+  test('ocf: parameter value that is not a string', () => {
+    const text = withResource('      - name: d', '        type: ocf', '        agent: heartbeat/Dummy', '        params:', '          port: 80');
+    expectOne(text, { path: 'groups[0].resources[0].params.port', line: 12, column: 17, value: '80', message: 'expected a string, not a number' });
+  });
+
+  test('ocf: relative ocfRoot', () => {
+    const text = withResource('      - name: d', '        type: ocf', '        agent: heartbeat/Dummy', '        ocfRoot: usr/lib/ocf');
+    expectOne(text, { path: 'groups[0].resources[0].ocfRoot', line: 11, column: 18, value: '"usr/lib/ocf"', message: 'expected an absolute path' });
+  });
+
+  test('ocf: misspelt timing field', () => {
+    const text = withResource('      - name: d', '        type: ocf', '        agent: heartbeat/Dummy', '        monitorIntervallMs: 100');
+    expectOne(text, { path: 'groups[0].resources[0].monitorIntervallMs', line: 11, column: 9, value: '100', message: 'unknown field "monitorIntervallMs"; did you mean "monitorIntervalMs"?' });
+  });
+
+  test('vip and ocf resources parse with their defaults', () => {
+    const r = parseConfigText(
+      withResource('      - name: d', '        type: ocf', '        agent: heartbeat/Dummy', '      - name: ip', '        type: vip', '        address: 10.0.0.1', '        interface: eth-${HALO_NODE}'),
+      'halo.yaml',
+    );
+    assert.ok(r.ok, r.ok ? '' : formatIssues(r.issues));
+    assert.deepEqual(r.config.groups[0]?.resources, [
+      { name: 'd', type: 'ocf', agent: 'heartbeat/Dummy', ocfRoot: '/usr/lib/ocf', params: {}, startTimeoutMs: 20_000, stopTimeoutMs: 20_000, monitorTimeoutMs: 20_000, promoteTimeoutMs: 20_000, demoteTimeoutMs: 20_000, monitorIntervalMs: 10_000, monitors: [] },
+      { name: 'ip', type: 'vip', address: '10.0.0.1', prefixLength: 24, interface: 'eth-${HALO_NODE}', arpCount: 1, startTimeoutMs: 5000, stopTimeoutMs: 5000, checkIntervalMs: 1000, monitors: [] },
+    ]);
   });
 
   test('unknown redundancy model', () => {

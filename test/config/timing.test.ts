@@ -91,6 +91,16 @@ describe('explainTiming', () => {
     assert.ok(lines.includes('group g / resource r: no monitors, so a hung process is not detected; only its exit is.'), lines.join('\n'));
   });
 
+  test('vip and ocf resources state their built-in checks', () => {
+    const text = base('').replace(
+      '      - name: r\n',
+      '      - name: ip\n        type: vip\n        address: 10.0.0.9\n        interface: eth0\n      - name: d\n        type: ocf\n        agent: heartbeat/Dummy\n      - name: r\n',
+    );
+    const lines = explainTiming(parse(text));
+    assert.ok(lines.includes('group g / resource ip: 10.0.0.9/24 is checked on eth0 every 1000 ms; a missing address counts as a failure at once.'), lines.join('\n'));
+    assert.ok(lines.includes('group g / resource d: the agent\'s monitor runs every 10000 ms (timeout 20000 ms); one result other than running counts as a failure.'), lines.join('\n'));
+  });
+
   test('no groups: only the cluster-wide lines', () => {
     const cfg = parse(['cluster: t', 'nodes: [{ name: n1, apiPort: 7401 }]', ''].join('\n'));
     const lines = explainTiming(cfg);

@@ -49,6 +49,8 @@ export interface NetnsClusterOptions {
   readonly timing?: { readonly leaseTtlMs: number; readonly renewIntervalMs: number; readonly safetyMarginMs: number; readonly maxLoopLagMs: number };
   /** Extra flags for every etcd member. */
   readonly etcdArgs?: readonly string[];
+  /** Last edit of the generated config (e.g. more resources in group "web"); resources[0] must stay the sample service. */
+  readonly configure?: (doc: ReturnType<typeof parseDocument>) => void;
 }
 
 export interface LiveInstance {
@@ -118,6 +120,7 @@ export class NetnsCluster {
       doc.setIn(['groups', 0, 'resources', 0, 'readiness', 'url'], `http://\${HALO_NODE_ADDRESS}:${SERVICE_PORT}/health`);
       for (const [k, v] of Object.entries(opts.recovery ?? {})) doc.setIn(['groups', 0, 'recovery', k], v);
       (opts.monitors ?? []).forEach((m, i) => doc.setIn(['groups', 0, 'resources', 0, 'monitors', i + 1], doc.createNode(m)));
+      opts.configure?.(doc);
     });
   }
 
