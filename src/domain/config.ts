@@ -285,7 +285,8 @@ type RawConfig = {
 function checkEndpoints(cfg: RawConfig, ctx: z.RefinementCtx): void {
   const reported = new Set<string>();
   const issue = (path: (string | number)[], message: string) => {
-    const key = `${path.join('.')}|${message}`;
+    // Each endpoint is checked once per node; one issue per field is enough.
+    const key = path.join('.');
     if (reported.has(key)) return;
     reported.add(key);
     ctx.addIssue({ code: 'custom', path, message });
