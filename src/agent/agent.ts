@@ -63,6 +63,7 @@ export class Agent {
   private readonly controller: Controller;
   private readonly stop = new AbortController();
   private wake: (() => void) | null = null;
+  private poked = false;
   private statusWriting = false;
   private statusDirty = false;
   private loops: Promise<void>[] = [];
@@ -236,10 +237,16 @@ export class Agent {
     return parseSnapshot(this.cfg.cluster, this.view.entries(), this.view.revision);
   }
 
+  /**
+   * Run the reconcile loop again now. A poke that arrives while a pass is running is kept
+   * (`poked`), so a change seen mid-pass (e.g. a drain report) is acted on at once, not after
+   * reconcileIntervalMs.
+   */
   private poke(): void {
     const w = this.wake;
     this.wake = null;
-    w?.();
+    if (w) w();
+    else this.poked = true;
   }
 
   private async tickLoop(signal: AbortSignal): Promise<void> {
@@ -251,6 +258,12 @@ export class Agent {
       } catch (e) {
         this.deps.log.error({ node: this.node, err: e instanceof Error ? e.stack : String(e) }, 'reconcile failed');
       }
+      if (this.poked) {
+        // Something changed during the pass: go again (yielding to I/O first).
+        this.poked = false;
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
+      }
       let waitMs = this.cfg.timing.reconcileIntervalMs;
       if (this.leaseValidUntil !== null) waitMs = Math.max(1, Math.min(waitMs, this.leaseValidUntil - clock.now() + 1));
       const nap = new AbortController();
@@ -261,6 +274,7 @@ export class Agent {
         /* the nap was cut short */
       } finally {
         nap.abort();
+        this.wake = null; // a later poke must not go to this finished nap
       }
     }
   }
