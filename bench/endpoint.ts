@@ -36,17 +36,21 @@ export async function benchEndpoint(trials: number, log: Log): Promise<EndpointB
     const client: { node: NodeName } = { node: 'n3' };
     const load = new LoadGenerator({ ...LOAD, url: () => c.endpointUrl(client.node) });
     load.start();
-    await sleep(2000);
-    const sw = await runSwitchovers(c, load, trials, log);
-    const fo = await runFailovers(c, load, trials, client, log);
-    await sleep(1000);
-    const samples = await load.stop();
-    const base = baseline(samples, [...sw, ...fo]);
-    const switchover = impact('switchover', samples, sw, base);
-    const failover = impact('failover', samples, fo, base);
-    log(describeImpact(switchover, base));
-    log(describeImpact(failover, base));
-    return { baseline: base, switchover, failover, requests: samples.length, failedOverall: samples.filter((s) => !s.ok).length, load: LOAD };
+    try {
+      await sleep(2000);
+      const sw = await runSwitchovers(c, load, trials, log);
+      const fo = await runFailovers(c, load, trials, client, log);
+      await sleep(1000);
+      const samples = await load.stop();
+      const base = baseline(samples, [...sw, ...fo]);
+      const switchover = impact('switchover', samples, sw, base);
+      const failover = impact('failover', samples, fo, base);
+      log(describeImpact(switchover, base));
+      log(describeImpact(failover, base));
+      return { baseline: base, switchover, failover, requests: samples.length, failedOverall: samples.filter((s) => !s.ok).length, load: LOAD };
+    } finally {
+      await load.stop();
+    }
   } finally {
     await c.stop();
   }

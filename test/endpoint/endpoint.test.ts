@@ -52,11 +52,16 @@ describe('endpoint: client impact on a real cluster', { timeout: 900_000 }, () =
       const client = { node: CLIENT };
       const load = new LoadGenerator({ url: () => c.endpointUrl(client.node), workers: 4, pauseMs: 5, timeoutMs: 30_000, maxRequests: 500_000 });
       load.start();
-      await sleep(1500);
-      const sw = await runSwitchovers(c, load, 20, log);
-      const fo = await runFailovers(c, load, 20, client, log);
-      await sleep(1000);
-      const samples = await load.stop();
+      const [sw, fo] = await (async () => {
+        try {
+          await sleep(1500);
+          return [await runSwitchovers(c, load, 20, log), await runFailovers(c, load, 20, client, log)] as const;
+        } finally {
+          await sleep(1000);
+          await load.stop();
+        }
+      })();
+      const samples = load.samples;
       const base = baseline(samples, [...sw, ...fo]);
       const si = impact('switchover', samples, sw, base);
       const fi = impact('failover', samples, fo, base);
@@ -75,9 +80,15 @@ describe('endpoint: client impact on a real cluster', { timeout: 900_000 }, () =
     await withCluster({ endpoint: { mode: 'tcp' } }, async (c) => {
       const load = new LoadGenerator({ url: () => c.endpointUrl(CLIENT), workers: 4, pauseMs: 5, timeoutMs: 30_000, maxRequests: 200_000, keepAlive: false });
       load.start();
-      await sleep(1000);
-      const sw = await runSwitchovers(c, load, 5, log);
-      const samples = await load.stop();
+      const sw = await (async () => {
+        try {
+          await sleep(1000);
+          return await runSwitchovers(c, load, 5, log);
+        } finally {
+          await load.stop();
+        }
+      })();
+      const samples = load.samples;
       const base = baseline(samples, sw);
       const si = impact('switchover', samples, sw, base);
       log(`tcp ${describeImpact(si, base)}`);
