@@ -14,6 +14,8 @@ export const ENDPOINT_SETUP = {
   portOffset: 32_500,
   net: 90,
   stopTimeoutMs: 1000,
+  /** As test/endpoint/endpoint.test.ts: more room than the demo's leases on a loaded machine. */
+  timing: { leaseTtlMs: 2000, renewIntervalMs: 200, safetyMarginMs: 600, maxLoopLagMs: 400 },
   recovery: { maxRestarts: 1000, windowMs: 60_000, failureTimeoutMs: 600_000 },
 } as const;
 

@@ -15,9 +15,10 @@ export interface LoadSample {
   readonly status: number | null;
   /** Error or non-2xx body, for failures. */
   readonly error: string | null;
-  /** The JSON answer's "node" and "pid" fields, when present (the sample service sends them). */
+  /** The JSON answer's "node", "pid" and "epoch" fields, when present (the sample service sends them). */
   readonly node: string | null;
   readonly pid: number | null;
+  readonly epoch: number | null;
 }
 
 export interface LoadOptions {
@@ -86,28 +87,30 @@ export class LoadGenerator {
       const req = request(url, { agent: this.agent, method: 'GET' }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (e: Error) => finish({ ok: false, status: res.statusCode ?? null, error: e.message, node: null, pid: null }));
+        res.on('error', (e: Error) => finish({ ok: false, status: res.statusCode ?? null, error: e.message, node: null, pid: null, epoch: null }));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString();
           const status = res.statusCode ?? 0;
-          if (status < 200 || status > 299) return finish({ ok: false, status, error: text.trim().slice(0, 200), node: null, pid: null });
+          if (status < 200 || status > 299) return finish({ ok: false, status, error: text.trim().slice(0, 200), node: null, pid: null, epoch: null });
           let node: string | null = null;
           let pid: number | null = null;
+          let epoch: number | null = null;
           try {
             const body: unknown = JSON.parse(text);
             if (typeof body === 'object' && body !== null) {
-              const b = body as { node?: unknown; pid?: unknown };
+              const b = body as { node?: unknown; pid?: unknown; epoch?: unknown };
               node = typeof b.node === 'string' ? b.node : null;
               pid = typeof b.pid === 'number' ? b.pid : null;
+              epoch = typeof b.epoch === 'number' ? b.epoch : null;
             }
           } catch {
             /* not JSON: fine */
           }
-          finish({ ok: true, status, error: null, node, pid });
+          finish({ ok: true, status, error: null, node, pid, epoch });
         });
       });
       const timer = setTimeout(() => req.destroy(new Error(`client timeout after ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
-      req.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, status: null, error: e.code ?? e.message, node: null, pid: null }));
+      req.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, status: null, error: e.code ?? e.message, node: null, pid: null, epoch: null }));
       req.end();
     });
   }
