@@ -104,6 +104,7 @@ export async function runSwitchovers(c: TestCluster, load: LoadGenerator, trials
  */
 export async function runFailovers(c: TestCluster, load: LoadGenerator, trials: number, client: { node: NodeName }, log: Log, settleMs = 300): Promise<TrialWindow[]> {
   const out: TrialWindow[] = [];
+  let redone = 0;
   for (let i = 0; i < trials; i++) {
     const a = await steady(c, log);
     const agent = i % 2 === 1;
@@ -113,7 +114,15 @@ export async function runFailovers(c: TestCluster, load: LoadGenerator, trials: 
       await sleep(200); // requests already sent to the old client node finish
     }
     const from = performance.now();
-    process.kill(agent ? c.agentPid(a.node) : a.pid, 'SIGKILL');
+    try {
+      process.kill(agent ? c.agentPid(a.node) : a.pid, 'SIGKILL');
+    } catch (e) {
+      // The instance seen a moment ago is already gone (the cluster replaced it meanwhile): redo the trial.
+      if (!(e instanceof Error && 'code' in e && e.code === 'ESRCH') || ++redone > 5) throw e;
+      log(`  failover ${i + 1}/${trials}: ${what}: already gone; trying again`);
+      i--;
+      continue;
+    }
     const end = await firstAnswer(load, from, (s) => s.pid !== null && s.pid !== a.pid, 'answers from a new instance through the endpoint');
     out.push({ kind: 'failover', index: i, what, from, to: end });
     log(`  failover ${i + 1}/${trials} (${what}): first answer from the new instance ${(end - from).toFixed(0)} ms after the kill`);
