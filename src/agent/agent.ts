@@ -63,7 +63,8 @@ export class Agent {
   private readonly controller: Controller;
   private readonly stop = new AbortController();
   private wake: (() => void) | null = null;
-  private poked = false;
+  /** The view changed while a pass was running: that pass decided on a stale view. */
+  private viewChanged = false;
   private statusWriting = false;
   private statusDirty = false;
   private loops: Promise<void>[] = [];
@@ -87,7 +88,10 @@ export class Agent {
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
     });
     this.endpoints = new EndpointManager({ node: deps.node, log: deps.log, reportDrained: (g, epoch, startedAt) => void this.reportDrained(g, epoch, startedAt) });
-    this.view.onChange(() => this.poke());
+    this.view.onChange(() => {
+      this.viewChanged = true;
+      this.poke();
+    });
   }
 
   /** This node's endpoints: where they forward, what they hold and what is in flight. */
@@ -237,30 +241,26 @@ export class Agent {
     return parseSnapshot(this.cfg.cluster, this.view.entries(), this.view.revision);
   }
 
-  /**
-   * Run the reconcile loop again now. A poke that arrives while a pass is running is kept
-   * (`poked`), so a change seen mid-pass (e.g. a drain report) is acted on at once, not after
-   * reconcileIntervalMs.
-   */
   private poke(): void {
     const w = this.wake;
     this.wake = null;
-    if (w) w();
-    else this.poked = true;
+    w?.();
   }
 
   private async tickLoop(signal: AbortSignal): Promise<void> {
     const { clock } = this.deps;
     while (!signal.aborted) {
+      this.viewChanged = false;
       try {
         this.reconcileOnce();
         await this.controller.tick(signal);
       } catch (e) {
         this.deps.log.error({ node: this.node, err: e instanceof Error ? e.stack : String(e) }, 'reconcile failed');
       }
-      if (this.poked) {
-        // Something changed during the pass: go again (yielding to I/O first).
-        this.poked = false;
+      if (this.viewChanged) {
+        // The store changed during the pass (e.g. a drain report arrived while the controller was
+        // writing): go again at once instead of after reconcileIntervalMs. Bounded by the rate of
+        // store changes; a pass that changes nothing writes nothing.
         await new Promise<void>((r) => setImmediate(r));
         continue;
       }
