@@ -14,6 +14,7 @@ import {
   TestCluster,
   type Series,
 } from './failover.js';
+import { benchEndpoint } from './endpoint.js';
 import { benchFootprint, type FootprintResult } from './footprint.js';
 import { benchNetnsNodeLoss, NETNS_FAULTS, netnsBenchSkipReason } from './netns-nodeloss.js';
 import { formatTable, summarize, type Summary, type TableRow } from './stats.js';
@@ -27,13 +28,13 @@ import { formatTable, summarize, type Summary, type TableRow } from './stats.js'
  * Environment:
  *   HALO_BENCH_TRIALS  trials per timing scenario (default 20)
  *   HALO_BENCH_SAMPLE_MS  CPU/RSS sampling window (default 30000)
- *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,footprint,netns (default all)
+ *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,endpoint,footprint,netns (default all)
  *   HALO_BENCH_OUT     where to write the JSON (default bench/results.json)
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'footprint', 'netns'] as const;
+const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'endpoint', 'footprint', 'netns'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function intEnv(name: string, dflt: number, min: number): number {
@@ -72,6 +73,7 @@ interface Targets {
   readonly nodeLossP99Ms: number;
   readonly agentRssMb: number;
   readonly agentIdleCpuPercent: number;
+  readonly endpointSwitchoverAddedP99Ms: number;
 }
 
 async function main(): Promise<void> {
@@ -90,6 +92,7 @@ async function main(): Promise<void> {
     nodeLossP99Ms: leaseTtlMs + 500,
     agentRssMb: 80,
     agentIdleCpuPercent: 1,
+    endpointSwitchoverAddedP99Ms: 300,
   };
 
   const cpuList = cpus();
@@ -192,6 +195,19 @@ async function main(): Promise<void> {
       log('stopping the cluster');
       await c.stop();
     }
+  }
+
+  if (only.has('endpoint')) {
+    log('6. client impact through the endpoint: switchovers, then failovers, under a keep-alive GET load:');
+    const r = await benchEndpoint(trials, log);
+    figures['endpoint'] = { ...r, target: `0 failed requests and added p99 <= ${targets.endpointSwitchoverAddedP99Ms} ms during switchover` };
+    rows.push({ label: `6. endpoint: baseline p99 (${r.baseline.n} req)`, unit: 'ms', summary: null, value: r.baseline.p99 });
+    rows.push({ label: `   switchover: failed (of ${r.switchover.requests} req)`, unit: 'req', summary: null, value: r.switchover.failed, target: '0' });
+    rows.push({ label: '   switchover: added p99', unit: 'ms', summary: null, value: r.switchover.addedP99Ms, target: `<= ${targets.endpointSwitchoverAddedP99Ms}` });
+    rows.push({ label: '   switchover: added max', unit: 'ms', summary: null, value: r.switchover.addedMaxMs });
+    rows.push({ label: `   failover: failed (of ${r.failover.requests} req)`, unit: 'req', summary: null, value: r.failover.failed });
+    rows.push({ label: '   failover: added p99', unit: 'ms', summary: null, value: r.failover.addedP99Ms });
+    rows.push({ label: '   failover: added max', unit: 'ms', summary: null, value: r.failover.addedMaxMs });
   }
 
   if (only.has('footprint')) {

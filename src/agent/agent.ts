@@ -3,7 +3,7 @@ import type { HaloConfig, MonitorConfig, ResourceConfig } from '../domain/config
 import { isClusterError } from '../domain/errors.js';
 import type { Epoch, GroupId, LeaseId, NodeId } from '../domain/ids.js';
 import { clusterKeys, type ClusterKeys } from '../domain/keys.js';
-import type { ClusterEvent, FailureRecord, GroupStatus, NodeSession, StoredConfig } from '../domain/state.js';
+import type { ClusterEvent, DrainReport, FailureRecord, GroupStatus, NodeSession, StoredConfig } from '../domain/state.js';
 import type { Coordinator } from '../coord/coordinator.js';
 import { CoordinatorView } from '../coord/view.js';
 import { isLogKey, parseSnapshot, type ClusterSnapshot } from '../coord/snapshot.js';
@@ -15,6 +15,7 @@ import type { Logger } from '../observability/log.js';
 import { appendEvent } from '../observability/events.js';
 import type { Metrics, MonitorObservation } from '../observability/metrics.js';
 import { Controller } from '../controller/controller.js';
+import { EndpointManager, type EndpointStatus } from '../endpoint/index.js';
 import { GroupRunner, type LocalEvent } from './group-runner.js';
 
 export interface AgentDeps {
@@ -62,10 +63,13 @@ export class Agent {
   private readonly controller: Controller;
   private readonly stop = new AbortController();
   private wake: (() => void) | null = null;
+  /** The view changed while a pass was running: that pass decided on a stale view. */
+  private viewChanged = false;
   private statusWriting = false;
   private statusDirty = false;
   private loops: Promise<void>[] = [];
   private metricsRevision = -1;
+  private readonly endpoints: EndpointManager;
 
   constructor(private readonly deps: AgentDeps) {
     this.node = deps.node;
@@ -83,7 +87,16 @@ export class Agent {
       log: deps.log,
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
     });
-    this.view.onChange(() => this.poke());
+    this.endpoints = new EndpointManager({ node: deps.node, log: deps.log, reportDrained: (g, epoch, startedAt) => void this.reportDrained(g, epoch, startedAt) });
+    this.view.onChange(() => {
+      this.viewChanged = true;
+      this.poke();
+    });
+  }
+
+  /** This node's endpoints: where they forward, what they hold and what is in flight. */
+  endpointStatus(): EndpointStatus[] {
+    return this.endpoints.status();
   }
 
   get config(): HaloConfig {
@@ -117,6 +130,7 @@ export class Agent {
   async shutdown(opts: { keepResources: boolean }): Promise<void> {
     this.stop.abort(new Error('agent stopping'));
     this.poke();
+    await this.endpoints.close();
     if (opts.keepResources) {
       for (const r of this.runners.values()) r.detach();
     } else {
@@ -236,11 +250,19 @@ export class Agent {
   private async tickLoop(signal: AbortSignal): Promise<void> {
     const { clock } = this.deps;
     while (!signal.aborted) {
+      this.viewChanged = false;
       try {
         this.reconcileOnce();
         await this.controller.tick(signal);
       } catch (e) {
         this.deps.log.error({ node: this.node, err: e instanceof Error ? e.stack : String(e) }, 'reconcile failed');
+      }
+      if (this.viewChanged) {
+        // The store changed during the pass (e.g. a drain report arrived while the controller was
+        // writing): go again at once instead of after reconcileIntervalMs. Bounded by the rate of
+        // store changes; a pass that changes nothing writes nothing.
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
       }
       let waitMs = this.cfg.timing.reconcileIntervalMs;
       if (this.leaseValidUntil !== null) waitMs = Math.max(1, Math.min(waitMs, this.leaseValidUntil - clock.now() + 1));
@@ -252,6 +274,7 @@ export class Agent {
         /* the nap was cut short */
       } finally {
         nap.abort();
+        this.wake = null; // a later poke must not go to this finished nap
       }
     }
   }
@@ -265,6 +288,7 @@ export class Agent {
       this.metricsRevision = snap.revision;
       this.deps.metrics.updateFromSnapshot(snap, this.node);
     }
+    this.endpoints.update(this.cfg, snap);
     const now = this.deps.clock.now();
     const seen = new Set<GroupId>();
     for (const g of this.cfg.groups) {
@@ -366,6 +390,22 @@ export class Agent {
     } catch (e) {
       this.deps.log.warn({ group, err: String(e) }, 'could not confirm assignment: not starting');
       return false;
+    }
+  }
+
+  /** Tell the controller this node's endpoints of `group` drained (see DrainReport); bound to our lease. */
+  private async reportDrained(group: GroupId, epoch: Epoch, startedAt: number): Promise<void> {
+    const rec: DrainReport = { node: this.node, group, epoch, startedAt, at: this.deps.clock.wallNow() };
+    for (let attempt = 0; attempt < 20 && !this.stop.signal.aborted; attempt++) {
+      const lease = this.lease;
+      if (!lease) return;
+      try {
+        await this.deps.coord.put(this.keys.drain(group, this.node), JSON.stringify(rec), { lease: lease.id, signal: AbortSignal.timeout(2000) });
+        this.deps.log.info({ node: this.node, group, epoch }, 'endpoints drained');
+        return;
+      } catch {
+        await this.deps.clock.sleep(100).catch(() => undefined);
+      }
     }
   }
 

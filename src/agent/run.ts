@@ -108,7 +108,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     }
   }
 
-  const api = await buildApi({ coord, cluster: cfg.cluster, self: node, clock, metrics });
+  const api = await buildApi({ coord, cluster: cfg.cluster, self: node, clock, metrics, endpoints: () => agent.endpointStatus() });
   await api.listen({ host: nodeCfg.address, port: nodeCfg.apiPort });
   log.info({ node, api: apiUrl }, `halo agent ${node} running; API on ${apiUrl}`);
 

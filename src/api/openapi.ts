@@ -160,6 +160,9 @@ export function openApiDocument(): Json {
           responses: { '200': { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errorResponses(404) },
         },
       },
+      '/v1/endpoints': {
+        get: { operationId: 'getEndpoints', summary: "This node's endpoints: backend, held and in-flight connections/requests", responses: { '200': json(ref('EndpointsResponse'), 'endpoints') } },
+      },
       '/v1/config': {
         get: { operationId: 'getConfig', summary: 'The applied configuration', responses: { '200': json(ref('ConfigResponse'), 'configuration'), ...errorResponses(404, 503) } },
         post: {

@@ -379,7 +379,34 @@ export const requestSchemas = {
   ConfigSourceRequest: ConfigSourceRequestSchema,
 } as const;
 
+/** One endpoint on the node that answers (see docs/endpoint.md). */
+export const EndpointStatusSchema = z.strictObject({
+  group: z.string(),
+  name: z.string(),
+  mode: z.enum(['tcp', 'http']),
+  /** address:port it listens on. */
+  listen: z.string(),
+  /** host:port new connections/requests go to; null while held. */
+  backend: z.string().nullable(),
+  /** Why new connections/requests are held; null when forwarding. */
+  heldReason: z.string().nullable(),
+  /** A planned move is draining this group. */
+  draining: z.boolean(),
+  /** Connections (tcp) or requests (http) waiting for a backend now. */
+  held: z.number().int(),
+  /** Connections or requests forwarded to a backend now. */
+  inFlight: z.number().int(),
+  forwarded: z.number().int(),
+  retried: z.number().int(),
+  refused: z.number().int(),
+});
+export type EndpointStatusView = z.infer<typeof EndpointStatusSchema>;
+
+export const EndpointsResponseSchema = z.strictObject({ node: z.string(), endpoints: z.array(EndpointStatusSchema) });
+export type EndpointsResponse = z.infer<typeof EndpointsResponseSchema>;
+
 export const responseSchemas = {
+  EndpointsResponse: EndpointsResponseSchema,
   Error: ErrorBodySchema,
   ConfigIssue: ConfigIssueSchema,
   NodeView: NodeViewSchema,

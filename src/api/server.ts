@@ -37,6 +37,8 @@ import {
   type MaintenanceResponse,
   type MoveAccepted,
   type NodeStandbyResponse,
+  type EndpointStatusView,
+  type EndpointsResponse,
   type StatusResponse,
   type WhyResponse,
 } from './schemas.js';
@@ -54,6 +56,8 @@ export interface ApiDeps {
   readonly sseKeepAliveMs?: number;
   /** This process's metrics (observability/metrics.ts createMetrics()); without it GET /metrics is 404. */
   readonly metrics?: { readonly registry: Registry };
+  /** This node's endpoints (the agent's EndpointManager); without it GET /v1/endpoints lists none. */
+  readonly endpoints?: () => readonly EndpointStatusView[];
 }
 
 /** Default number of events returned when no limit is given. */
@@ -207,6 +211,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     if (!cur) throw new ClusterError('HA_NOT_FOUND', 'no configuration has been applied to this cluster yet; run "halo config apply <file>"');
     return { version: cur.stored.version, appliedAt: cur.stored.appliedAt, source: cur.stored.source };
   });
+
+  app.get('/v1/endpoints', async (): Promise<EndpointsResponse> => ({ node: self, endpoints: [...(deps.endpoints?.() ?? [])] }));
 
   app.get('/openapi.json', async () => openApiDocument());
 

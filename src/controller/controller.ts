@@ -68,6 +68,7 @@ export class Controller {
       maintenance: snap.maintenance,
       standbyNodes: snap.standbyNodes,
       moves: snap.moves,
+      drains: snap.drains,
     };
     const out = plan(input);
     for (const d of out.decisions) await this.apply(d, snap, signal);
@@ -200,6 +201,7 @@ function describe(a: ControllerAction): string {
   switch (a.kind) {
     case 'writeAssignment': {
       const x = a.assignment;
+      if (x.transition?.drainUntil !== undefined && x.active !== null) return `drain ${a.group} on ${x.active} before ${x.transition.kind} (until ${new Date(x.transition.drainUntil).toISOString()})`;
       return x.active ? `assign ${a.group} active=${x.active} epoch=${x.epoch} standbys=[${x.standbys.join(',')}]` : `release ${a.group} from ${x.transition?.from ?? '?'} (${x.transition?.kind ?? 'none'})`;
     }
     case 'deleteAssignment':

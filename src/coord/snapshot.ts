@@ -5,6 +5,7 @@ import { clusterKeys } from '../domain/keys.js';
 import {
   AssignmentSchema,
   ControllerRecordSchema,
+  DrainReportSchema,
   FailureRecordSchema,
   GroupStatusSchema,
   MaintenanceIntentSchema,
@@ -14,6 +15,7 @@ import {
   StoredConfigSchema,
   type Assignment,
   type ControllerRecord,
+  type DrainReport,
   type FailureRecord,
   type GroupStatus,
   type MoveIntent,
@@ -39,6 +41,8 @@ export interface ClusterSnapshot {
   readonly maintenance: { readonly cluster: boolean; readonly groups: ReadonlySet<GroupId>; readonly nodes: ReadonlySet<NodeId> };
   readonly standbyNodes: ReadonlySet<NodeId>;
   readonly moves: ReadonlyMap<GroupId, Versioned<MoveIntent>>;
+  /** Endpoint drain reports, per group and node. */
+  readonly drains: ReadonlyMap<GroupId, ReadonlyMap<NodeId, DrainReport>>;
   /** Records that did not parse: reported, never acted on. */
   readonly invalid: readonly string[];
 }
@@ -100,6 +104,7 @@ const decoders = {
   maintenance: new DecodeCache(MaintenanceIntentSchema),
   standby: new DecodeCache(StandbyIntentSchema),
   move: new DecodeCache(MoveIntentSchema),
+  drain: new DecodeCache(DrainReportSchema),
 };
 
 export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyValue>, revision: number): ClusterSnapshot {
@@ -125,6 +130,7 @@ export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyV
   const maintNodes = new Set<NodeId>();
   const standbyNodes = new Set<NodeId>();
   const moves = new Map<GroupId, Versioned<MoveIntent>>();
+  const drains = new Map<GroupId, Map<NodeId, DrainReport>>();
 
   for (const [key, kv] of entries) {
     if (key === k.config) config = read(kv, decoders.config);
@@ -141,6 +147,13 @@ export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyV
         const m = status.get(v.value.node) ?? new Map<GroupId, Versioned<GroupStatus>>();
         m.set(v.value.group, v);
         status.set(v.value.node, m);
+      }
+    } else if (key.startsWith(k.drainPrefix)) {
+      const v = read(kv, decoders.drain);
+      if (v) {
+        const m = drains.get(v.value.group) ?? new Map<NodeId, DrainReport>();
+        m.set(v.value.node, v.value);
+        drains.set(v.value.group, m);
       }
     } else if (key.startsWith(k.failuresPrefix)) {
       const v = read(kv, decoders.failure);
@@ -172,6 +185,7 @@ export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyV
     maintenance: { cluster: maintCluster, groups: maintGroups, nodes: maintNodes },
     standbyNodes,
     moves,
+    drains,
     invalid,
   };
 }

@@ -14,3 +14,6 @@ export { backoffMs, initialLadder, observeExit, observeMonitor, recordRestart, r
 export type { LadderState, LadderStep, LadderThresholds, MonitorVerdict } from './ladder.js';
 export { describeIneligibility, eligibleNodes, isReleased, whyIneligible } from './eligibility.js';
 export type { EligibilityView, Ineligibility } from './eligibility.js';
+export { drainTimeoutOf, pendingDrains } from './plan.js';
+export { decideEndpointTarget, mayRetry, targetKey } from './endpoint.js';
+export type { EndpointTarget, EndpointTargetInput } from './endpoint.js';

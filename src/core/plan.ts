@@ -5,6 +5,7 @@ import type { GroupId, NodeId, Revision } from '../domain/ids.js';
 import type {
   Assignment,
   ClusterEvent,
+  DrainReport,
   FailureRecord,
   GroupStatus,
   MoveIntent,
@@ -49,6 +50,8 @@ export interface PlanInput {
   /** Nodes drained by an operator. */
   readonly standbyNodes: ReadonlySet<NodeId>;
   readonly moves: ReadonlyMap<GroupId, Versioned<MoveIntent>>;
+  /** Endpoint drain reports, per group and node (see DrainReport). */
+  readonly drains: ReadonlyMap<GroupId, ReadonlyMap<NodeId, DrainReport>>;
 }
 
 /**
@@ -84,6 +87,9 @@ export const ReasonCodes = [
   'WAITING_FOR_CLEANUP',
   'RETRY_AFTER_FAILURE',
   'MOVE_STARTED',
+  'DRAINING',
+  'DRAINED',
+  'DRAIN_TIMEOUT',
   'MOVE_PLACED',
   'MOVE_REJECTED',
   'EVACUATING',
@@ -227,7 +233,19 @@ function activate(
   return { reason: { code: how.code, message: how.message }, actions: [write], events: how.events(epoch) };
 }
 
-/** Start a graceful move away from the current active: active becomes null until it is released. */
+/**
+ * How long a planned move of the group drains its endpoints first: the longest drainTimeoutMs of
+ * its endpoints; 0 (no drain phase) when it has none.
+ */
+export function drainTimeoutOf(group: GroupConfig): number {
+  return group.endpoints.reduce((m, e) => Math.max(m, e.drainTimeoutMs), 0);
+}
+
+/**
+ * Start a graceful move away from the current active: active becomes null until it is released.
+ * A planned move of a group with endpoints first drains them: `active` stays on the old node and
+ * `transition.drainUntil` is set (rule 'drain' then releases the group).
+ */
 function startTransition(
   ctx: GroupContext,
   cur: Versioned<Assignment>,
@@ -235,18 +253,30 @@ function startTransition(
   code: ReasonCode,
   consumeMove?: Revision,
 ): RuleOutcome {
-  const assignment: Assignment = {
-    ...cur.value,
-    active: null,
-    transition: { kind: t.kind, from: t.from, to: t.to, startedAt: ctx.input.now, reason: t.reason },
-    updatedAt: ctx.input.now,
-  };
+  const drainMs = PLANNED.has(t.kind) ? drainTimeoutOf(ctx.group) : 0;
+  const base = { kind: t.kind, from: t.from, to: t.to, startedAt: ctx.input.now, reason: t.reason };
+  const assignment: Assignment =
+    drainMs > 0
+      ? { ...cur.value, transition: { ...base, drainUntil: ctx.input.now + drainMs }, updatedAt: ctx.input.now }
+      : { ...cur.value, active: null, transition: base, updatedAt: ctx.input.now };
   const write: ControllerAction =
     consumeMove === undefined
       ? { kind: 'writeAssignment', group: ctx.group.name, assignment, expect: cur.revision }
       : { kind: 'writeAssignment', group: ctx.group.name, assignment, expect: cur.revision, consumeMove };
   const to = t.to === null ? 'the best eligible node' : `"${t.to}"`;
-  return { reason: { code, message: `${t.kind} from "${t.from}" to ${to} started: ${t.reason}` }, actions: [write] };
+  const draining = drainMs > 0 ? `; draining endpoints for up to ${drainMs} ms` : '';
+  return { reason: { code, message: `${t.kind} from "${t.from}" to ${to} started: ${t.reason}${draining}` }, actions: [write] };
+}
+
+/** Live nodes whose endpoints have not yet reported this drain (sorted). */
+export function pendingDrains(ctx: GroupContext, epoch: number, startedAt: number): NodeId[] {
+  const reports = ctx.input.drains.get(ctx.group.name);
+  return [...ctx.input.sessions.keys()]
+    .filter((n) => {
+      const r = reports?.get(n);
+      return r === undefined || r.epoch !== epoch || r.startedAt !== startedAt;
+    })
+    .sort();
 }
 
 const PLANNED: ReadonlySet<TransitionKind> = new Set<TransitionKind>(['switchover', 'evacuate', 'failback']);
@@ -367,6 +397,42 @@ const activeFailedRule: GroupRule = {
   },
 };
 
+/**
+ * A planned move is draining the group's endpoints: the old active keeps running while every
+ * node's endpoints hold new connections and let in-flight ones finish there. Once every live node
+ * reported drained (or the drain deadline passed), release the group: `active` becomes null and
+ * rule 'transition' completes the move as usual. Nodes without a session need not report.
+ */
+const drainRule: GroupRule = {
+  name: 'drain',
+  decide: (ctx) => {
+    const cur = ctx.current;
+    const t = cur?.value.transition ?? null;
+    if (cur === undefined || cur.value.active === null || t === null || t.drainUntil === undefined) return undefined;
+    const now = ctx.input.now;
+    const pending = pendingDrains(ctx, cur.value.epoch, t.startedAt);
+    if (pending.length > 0 && now < t.drainUntil) {
+      const left = t.drainUntil - now;
+      return wait(
+        'DRAINING',
+        `${t.kind} from "${t.from}": waiting for the endpoints on ${pending.map((n) => `"${n}"`).join(', ')} to drain (at most ${left} ms more)`,
+        Math.min(left, ctx.input.config.timing.reconcileIntervalMs),
+      );
+    }
+    const assignment: Assignment = {
+      ...cur.value,
+      active: null,
+      transition: { kind: t.kind, from: t.from, to: t.to, startedAt: t.startedAt, reason: t.reason },
+      updatedAt: now,
+    };
+    const reason: Reason =
+      pending.length === 0
+        ? { code: 'DRAINED', message: `${t.kind} from "${t.from}": every node's endpoints drained; releasing the group` }
+        : { code: 'DRAIN_TIMEOUT', message: `${t.kind} from "${t.from}": drain deadline passed with ${pending.map((n) => `"${n}"`).join(', ')} not drained; releasing the group` };
+    return { reason, actions: [{ kind: 'writeAssignment', group: ctx.group.name, assignment, expect: cur.revision }] };
+  },
+};
+
 /** f. An operator asked to move the group: validate, then start the transition (consuming the intent). */
 const moveRule: GroupRule = {
   name: 'move',
@@ -481,6 +547,7 @@ export const groupRules: readonly GroupRule[] = [
   transitionRule,
   activeLostRule,
   activeFailedRule,
+  drainRule,
   moveRule,
   drainedRule,
   failbackRule,

@@ -121,10 +121,12 @@ export async function runDemo(opts: RunDemoOptions): Promise<void> {
   say(`
 The sample service "web" runs active on one node, with the others as standbys.
 Each node serves it on its own address: n1 127.0.0.11:8080, n2 127.0.0.12:8080, n3 127.0.0.13:8080.
+Clients can use port 8081 on any node instead: the endpoint there follows the active instance.
 
 Try, in another terminal (the CLI finds the demo's nodes by itself):
   npx halo status                          who runs what, and which node is the controller
   curl -s http://127.0.0.11:8080/          the service answers with the node serving it
+  curl -s http://127.0.0.13:8081/          the same, through n3's endpoint, wherever web runs
   kill -9 <pid of app from halo status>  kill the service: halo restarts it in place
   npx halo switchover web --to n2          planned move, with progress
   kill -9 <pid of the agent running web>   node loss: web comes up on another node

@@ -143,6 +143,45 @@ export type RecoveryPolicy = z.infer<typeof RecoveryPolicySchema>;
 export const RedundancySchema = z.enum(['none', 'active-standby', 'n-way']);
 export type Redundancy = z.infer<typeof RedundancySchema>;
 
+const HTTP_METHOD = /^[A-Z][A-Z-]{0,31}$/;
+
+const EndpointCommon = {
+  /** Name of the endpoint, unique within its group (shown in status and logs). */
+  name: ResourceIdSchema,
+  /**
+   * Address the endpoint listens on, on every node. Default: the node's own address. May be
+   * "${HALO_NODE_ADDRESS}" (the node's address), a literal address, or 0.0.0.0 / :: (all).
+   */
+  listenAddress: z.string().min(1).optional(),
+  /** Port the endpoint listens on, on every node. */
+  port: z.number().int().min(1).max(65535),
+  /** Port of the active instance, on the active node's address. */
+  backendPort: z.number().int().min(1).max(65535),
+  /** While no instance is active (or a switchover is draining), new connections/requests wait this long before they are refused. */
+  holdTimeoutMs: ms(0, 600_000).default(10_000),
+  /** Planned switchover: how long in-flight connections/requests may take to finish on the old active before it is stopped anyway. */
+  drainTimeoutMs: ms(0, 600_000).default(5_000),
+  /** Time to connect to the active instance before the attempt counts as failed (and is tried again while the hold lasts). */
+  connectTimeoutMs: ms(10, 60_000).default(1_000),
+};
+
+/**
+ * A stable address for a group's clients: on every node, the endpoint listens on `port` and
+ * forwards to the group's current active instance (active node's address, `backendPort`).
+ */
+export const EndpointConfigSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('tcp'), ...EndpointCommon }),
+  z.strictObject({
+    mode: z.literal('http'),
+    ...EndpointCommon,
+    /** Requests that failed because the active instance died are sent once more, to the new active, if their method is listed. */
+    retryMethods: z.array(z.string().regex(HTTP_METHOD, 'expected an upper-case HTTP method such as GET')).default(['GET', 'HEAD']),
+    /** Largest request body the endpoint buffers (bodies are kept so a request can be sent again). */
+    maxBodyBytes: z.number().int().min(0).max(1_073_741_824).default(1_048_576),
+  }),
+]);
+export type EndpointConfig = z.infer<typeof EndpointConfigSchema>;
+
 export const GroupConfigSchema = z.strictObject({
   name: GroupIdSchema,
   redundancy: RedundancySchema.default('active-standby'),
@@ -154,6 +193,8 @@ export const GroupConfigSchema = z.strictObject({
   failback: z.enum(['manual', 'auto']).default('manual'),
   recovery: RecoveryPolicySchema.prefault({}),
   resources: z.array(ResourceConfigSchema).min(1),
+  /** Client-facing addresses that follow the active instance (see docs/endpoint.md). */
+  endpoints: z.array(EndpointConfigSchema).default([]),
 });
 export type GroupConfig = z.infer<typeof GroupConfigSchema>;
 
@@ -250,6 +291,7 @@ export const HaloConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['groups', gi, 'recovery', 'backoffMaxMs'], message: 'must be at least backoffInitialMs' });
       }
     });
+    checkEndpoints(cfg, ctx);
     const t = cfg.timing;
     if (cfg.coordinator.kind === 'etcd' && t.leaseTtlMs % 1000 !== 0) {
       ctx.addIssue({
@@ -275,6 +317,70 @@ export const HaloConfigSchema = z
   });
 
 export type HaloConfig = z.infer<typeof HaloConfigSchema>;
+
+const WILDCARD = new Set(['0.0.0.0', '::', '[::]']);
+
+/** The address an endpoint listens on at a node (its default is the node's address). */
+export function endpointListenAddress(ep: Pick<EndpointConfig, 'listenAddress'>, nodeAddress: string): string {
+  const a = ep.listenAddress ?? nodeAddress;
+  return a.replace(/\$\{HALO_NODE_ADDRESS\}/g, nodeAddress);
+}
+
+const overlap = (a: string, b: string): boolean => a === b || WILDCARD.has(a) || WILDCARD.has(b);
+
+type RawConfig = {
+  readonly nodes: readonly { readonly name: string; readonly address: string; readonly apiPort: number }[];
+  readonly groups: readonly { readonly endpoints: readonly EndpointConfig[] }[];
+  readonly coordinator: { readonly kind: string; readonly address?: string };
+};
+
+/**
+ * Endpoints listen on every node: on each node, no two listeners (endpoints, the node's API, the
+ * embedded coordinator) may share an address and port, and an endpoint must not forward to itself.
+ */
+function checkEndpoints(cfg: RawConfig, ctx: z.RefinementCtx): void {
+  const reported = new Set<string>();
+  const issue = (path: (string | number)[], message: string) => {
+    // Each endpoint is checked once per node; one issue per field is enough.
+    const key = path.join('.');
+    if (reported.has(key)) return;
+    reported.add(key);
+    ctx.addIssue({ code: 'custom', path, message });
+  };
+  const coord = cfg.coordinator.kind === 'embedded' && cfg.coordinator.address !== undefined ? cfg.coordinator.address : null;
+  for (const node of cfg.nodes) {
+    const seen: { addr: string; port: number; what: string }[] = [{ addr: node.address, port: node.apiPort, what: `the API of node "${node.name}"` }];
+    if (coord !== null) {
+      const i = coord.lastIndexOf(':');
+      seen.push({ addr: coord.slice(0, i), port: Number(coord.slice(i + 1)), what: 'the embedded coordinator' });
+    }
+    cfg.groups.forEach((g, gi) => {
+      const names = new Set<string>();
+      g.endpoints.forEach((ep, ei) => {
+        const path = ['groups', gi, 'endpoints', ei];
+        if (names.has(ep.name)) issue([...path, 'name'], `duplicate endpoint name "${ep.name}" in the group`);
+        names.add(ep.name);
+        const addr = endpointListenAddress(ep, node.address);
+        if (ep.listenAddress !== undefined && /\$\{/.test(addr)) {
+          issue([...path, 'listenAddress'], `unknown placeholder in "${ep.listenAddress}"; expected an address or \${HALO_NODE_ADDRESS}`);
+          return;
+        }
+        if (ep.port === ep.backendPort && overlap(addr, node.address)) {
+          issue([...path, 'port'], `port ${ep.port} is also the backendPort on ${node.address}: the endpoint would forward to itself; use another port`);
+        }
+        else {
+          const backend = cfg.groups.flatMap((og, ogi) => og.endpoints.map((oe) => ({ og: ogi, oe }))).find(({ oe }) => oe.backendPort === ep.port);
+          if (backend && overlap(addr, node.address)) {
+            issue([...path, 'port'], `port ${ep.port} on ${node.address} is the backendPort of endpoint "${backend.oe.name}" of groups[${backend.og}] (where its service listens); use another port`);
+          }
+        }
+        const clash = seen.find((s) => s.port === ep.port && overlap(s.addr, addr));
+        if (clash) issue([...path, 'port'], `${addr}:${ep.port} on node "${node.name}" is already used by ${clash.what}; use another port`);
+        seen.push({ addr, port: ep.port, what: `endpoint "${ep.name}" of groups[${gi}]` });
+      });
+    });
+  }
+}
 
 /** Nodes a group may run on, most preferred first. */
 export function candidateNodes(cfg: HaloConfig, group: GroupConfig): readonly NodeConfig['name'][] {

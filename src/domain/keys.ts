@@ -13,6 +13,8 @@ export function clusterKeys(cluster: string) {
     assign: (g: GroupId) => `${p}assign/${g}`,
     statusPrefix: `${p}status/`,
     status: (n: NodeId, g: GroupId) => `${p}status/${n}/${g}`,
+    drainPrefix: `${p}drain/`,
+    drain: (g: GroupId, n: NodeId) => `${p}drain/${g}/${n}`,
     failuresPrefix: `${p}failures/`,
     failure: (g: GroupId, n: NodeId) => `${p}failures/${g}/${n}`,
     intentsPrefix: `${p}intents/`,

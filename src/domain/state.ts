@@ -63,6 +63,12 @@ export const AssignmentSchema = z.strictObject({
       to: NodeIdSchema.nullable(),
       startedAt: z.number(),
       reason: z.string(),
+      /**
+       * Present while a planned move drains the group's endpoints (wall-clock deadline). During
+       * that phase `active` still names the old node, which keeps running: endpoints hold new
+       * connections and let in-flight ones finish there, then report drained (DrainReport).
+       */
+      drainUntil: z.number().optional(),
     })
     .nullable(),
   updatedAt: z.number(),
@@ -113,6 +119,21 @@ export const GroupStatusSchema = z.strictObject({
   detail: z.string(),
 });
 export type GroupStatus = z.infer<typeof GroupStatusSchema>;
+
+/**
+ * A node's endpoints of a group hold new connections and none is in flight to the old active any
+ * more, for the draining transition identified by (epoch, startedAt). Bound to that node's lease.
+ * Key: drain/<group>/<node>.
+ */
+export const DrainReportSchema = z.strictObject({
+  node: NodeIdSchema,
+  group: GroupIdSchema,
+  epoch: EpochSchema,
+  /** The `transition.startedAt` of the drain this report answers. */
+  startedAt: z.number(),
+  at: z.number(),
+});
+export type DrainReport = z.infer<typeof DrainReportSchema>;
 
 /**
  * The group gave up on this node (restart limit reached). Makes the node ineligible for the group

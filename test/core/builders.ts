@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { HaloConfigSchema, type HaloConfig } from '../../src/domain/config.js';
 import { parseGroupId, parseNodeId, parseRevision, type GroupId, type NodeId, type Revision } from '../../src/domain/ids.js';
-import type { Assignment, FailureRecord, GroupStatus, MoveIntent, NodeSession, TransitionKind } from '../../src/domain/state.js';
+import type { Assignment, DrainReport, FailureRecord, GroupStatus, MoveIntent, NodeSession, TransitionKind } from '../../src/domain/state.js';
 import type { ControllerAction, GroupDecision, PlanInput, PlanOutput, Versioned } from '../../src/core/plan.js';
 
 /** Typed builders for controller snapshots. Names are plain strings here and parsed once. */
@@ -17,13 +17,15 @@ export interface GroupSpec {
   readonly standbys?: number;
   readonly failback?: 'manual' | 'auto';
   readonly failureTimeoutMs?: number;
+  /** An http endpoint with this drainTimeoutMs (ports fixed per group index). */
+  readonly endpointDrainMs?: number;
 }
 
 export interface AssignmentSpec {
   readonly active: string | null;
   readonly epoch?: number;
   readonly standbys?: readonly string[];
-  readonly transition?: { readonly kind: TransitionKind; readonly from: string; readonly to?: string | null; readonly startedAt?: number } | null;
+  readonly transition?: { readonly kind: TransitionKind; readonly from: string; readonly to?: string | null; readonly startedAt?: number; readonly drainUntil?: number } | null;
 }
 
 export interface StatusSpec {
@@ -47,6 +49,7 @@ export class ClusterBuilder {
   private readonly nodeMaintenance = new Set<NodeId>();
   private readonly standbyNodes = new Set<NodeId>();
   private readonly moves = new Map<GroupId, Versioned<MoveIntent>>();
+  private readonly drains = new Map<GroupId, Map<NodeId, DrainReport>>();
 
   private rev(): Revision {
     this.nextRevision += 1;
@@ -98,7 +101,14 @@ export class ClusterBuilder {
         transition:
           t === null
             ? null
-            : { kind: t.kind, from: n(t.from), to: t.to === undefined || t.to === null ? null : n(t.to), startedAt: t.startedAt ?? this.now - 1000, reason: 'test' },
+            : {
+                kind: t.kind,
+                from: n(t.from),
+                to: t.to === undefined || t.to === null ? null : n(t.to),
+                startedAt: t.startedAt ?? this.now - 1000,
+                reason: 'test',
+                ...(t.drainUntil === undefined ? {} : { drainUntil: t.drainUntil }),
+              },
         updatedAt: this.now - 5000,
       },
     });
@@ -121,6 +131,17 @@ export class ClusterBuilder {
       updatedAt: this.now - 100,
       detail: s.detail ?? '',
     });
+    return this;
+  }
+
+  /** `node`'s endpoints of `group` report drained for the transition (epoch, startedAt). */
+  withDrainReport(group: string, node: string, epoch: number, startedAt: number): this {
+    let m = this.drains.get(g(group));
+    if (m === undefined) {
+      m = new Map();
+      this.drains.set(g(group), m);
+    }
+    m.set(n(node), { node: n(node), group: g(group), epoch, startedAt, at: this.now - 10 });
     return this;
   }
 
@@ -159,7 +180,7 @@ export class ClusterBuilder {
     return HaloConfigSchema.parse({
       cluster: 'test',
       nodes: this.nodes.map((name, i) => ({ name, apiPort: 7500 + i })),
-      groups: this.groups.map(({ name, spec }) => ({
+      groups: this.groups.map(({ name, spec }, gi) => ({
         name,
         ...(spec.redundancy === undefined ? {} : { redundancy: spec.redundancy }),
         ...(spec.preferredNodes === undefined ? {} : { preferredNodes: spec.preferredNodes }),
@@ -167,6 +188,9 @@ export class ClusterBuilder {
         ...(spec.failback === undefined ? {} : { failback: spec.failback }),
         ...(spec.failureTimeoutMs === undefined ? {} : { recovery: { failureTimeoutMs: spec.failureTimeoutMs } }),
         resources: [{ name: 'app', type: 'process', command: 'true' }],
+        ...(spec.endpointDrainMs === undefined
+          ? {}
+          : { endpoints: [{ name: 'front', mode: 'http', port: 9000 + gi, backendPort: 8000 + gi, drainTimeoutMs: spec.endpointDrainMs }] }),
       })),
     });
   }
@@ -183,6 +207,7 @@ export class ClusterBuilder {
       maintenance: { cluster: this.clusterMaintenance, groups: new Set(this.groupMaintenance), nodes: new Set(this.nodeMaintenance) },
       standbyNodes: new Set(this.standbyNodes),
       moves: new Map(this.moves),
+      drains: new Map([...this.drains].map(([k, v]) => [k, new Map(v)])),
     };
   }
 }

@@ -25,7 +25,7 @@ describe('rule ladder', () => {
   test('rules run in the documented order, safety first', () => {
     assert.deepEqual(
       groupRules.map((r) => r.name),
-      ['maintenance', 'node-maintenance', 'transition', 'active-lost', 'active-failed', 'move', 'drained', 'failback', 'place', 'standbys', 'converged'],
+      ['maintenance', 'node-maintenance', 'transition', 'active-lost', 'active-failed', 'drain', 'move', 'drained', 'failback', 'place', 'standbys', 'converged'],
     );
   });
 

@@ -35,6 +35,10 @@ test('halo demo: starts a 3-node cluster serving the sample service; Ctrl-C leav
     const addr = { n1: '127.0.0.11', n2: '127.0.0.12', n3: '127.0.0.13' }[active];
     const served = (await (await fetch(`http://${addr}:8080/`)).json()) as { node: string };
     assert.equal(served.node, active, 'the response names the node serving it');
+    for (const ep of ['127.0.0.11', '127.0.0.12', '127.0.0.13']) {
+      const viaEndpoint = (await (await fetch(`http://${ep}:8081/`)).json()) as { node: string };
+      assert.equal(viaEndpoint.node, active, `the endpoint on ${ep}:8081 forwards to the active node`);
+    }
 
     const metrics = await (await fetch('http://127.0.0.12:7402/metrics')).text();
     assert.match(metrics, /^halo_node_online\{node="n1"\} 1$/m, 'every agent serves Prometheus metrics');

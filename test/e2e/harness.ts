@@ -23,6 +23,8 @@ export interface ClusterOptions {
   readonly stopTimeoutMs?: number;
   /** Agree through these etcd members instead of the embedded coordinator. */
   readonly etcdEndpoints?: readonly string[];
+  /** Settings of the group's endpoint "front" (the demo's; port 8081 + portOffset on every node). */
+  readonly endpoint?: Partial<{ mode: 'http' | 'tcp'; holdTimeoutMs: number; drainTimeoutMs: number; connectTimeoutMs: number }>;
 }
 
 export interface ServiceRecord {
@@ -56,6 +58,8 @@ export class TestCluster {
   readonly apis: Record<NodeName, string>;
   readonly addresses: Record<NodeName, string>;
   readonly servicePort: number;
+  /** Port of the group's endpoint on every node's address. */
+  readonly endpointPort: number;
   readonly coordinatorUrl: string;
   private coordinator: ChildProcess | null = null;
   readonly agents = new Map<NodeName, ChildProcess>();
@@ -66,6 +70,7 @@ export class TestCluster {
     this.addresses = { n1: `127.0.${opts.net}.1`, n2: `127.0.${opts.net}.2`, n3: `127.0.${opts.net}.3` };
     this.apis = { n1: `http://${this.addresses.n1}:${7401 + o}`, n2: `http://${this.addresses.n2}:${7402 + o}`, n3: `http://${this.addresses.n3}:${7403 + o}` };
     this.servicePort = 8080 + o;
+    this.endpointPort = 8081 + o;
     this.coordinatorUrl = `http://127.0.0.1:${7400 + o}`;
     this.configFile = writeDemoConfig(this.dir, (doc: ReturnType<typeof parseDocument>) => {
       doc.setIn(['cluster'], 'e2e');
@@ -82,6 +87,9 @@ export class TestCluster {
       doc.setIn(['groups', 0, 'resources', 0, 'stopTimeoutMs'], opts.stopTimeoutMs ?? 2000);
       doc.setIn(['groups', 0, 'resources', 0, 'monitors', 0, 'url'], `http://\${HALO_NODE_ADDRESS}:${this.servicePort}/health`);
       doc.setIn(['groups', 0, 'resources', 0, 'readiness', 'url'], `http://\${HALO_NODE_ADDRESS}:${this.servicePort}/health`);
+      doc.setIn(['groups', 0, 'endpoints', 0, 'port'], this.endpointPort);
+      doc.setIn(['groups', 0, 'endpoints', 0, 'backendPort'], this.servicePort);
+      for (const [k, v] of Object.entries(opts.endpoint ?? {})) doc.setIn(['groups', 0, 'endpoints', 0, k], v);
     });
   }
 
@@ -149,6 +157,11 @@ export class TestCluster {
     );
     if (!got) throw new Error('unreachable');
     return got as { node: NodeName; epoch: number; pid: number };
+  }
+
+  /** URL of the group's endpoint on a node. */
+  endpointUrl(n: NodeName, path = '/'): string {
+    return `http://${this.addresses[n]}:${this.endpointPort}${path}`;
   }
 
   /** The service's answer on a node's address. */
