@@ -64,6 +64,8 @@ export class MirrorClient {
     if (this.closedWith) throw this.closedWith;
     const id = this.nextId++;
     const p = new Promise<Response>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    // Rejected by close() while the frame is still being written: the caller sees the write error.
+    p.catch(() => undefined);
     await writeFrame(this.sock, encodeFrame({ ...body, id, epoch: this.epoch }, payload));
     return await p;
   }

@@ -66,6 +66,7 @@ export class MirrorReceiver {
     this.current?.destroy();
     if (srv) await new Promise<void>((resolve) => srv.close(() => resolve()));
     await this.chain.catch(() => undefined);
+    await this.replica.close();
   }
 
   status(): ReceiverStatus {
@@ -118,12 +119,14 @@ export class MirrorReceiver {
           return;
         }
         case 'batch': {
-          const r = await this.replica.applyBatch(req.epoch, req.ops, payload, () => undefined);
-          this.batches += 1;
-          this.bytes += payload.length;
-          this.lastUpdateAt = Date.now();
-          if (r.quarantined.length > 0 && r.quarantineDir) this.opts.onEvent?.({ kind: 'quarantined', epoch: req.epoch, dir: r.quarantineDir, paths: r.quarantined });
-          send({ kind: 'ack', id: req.id, quarantined: [...r.quarantined] });
+          // Acknowledged as soon as the batch is durable in the journal; applying follows.
+          await this.replica.applyBatch(req.epoch, req.ops, payload, (r) => {
+            this.batches += 1;
+            this.bytes += payload.length;
+            this.lastUpdateAt = Date.now();
+            if (r.quarantined.length > 0 && r.quarantineDir) this.opts.onEvent?.({ kind: 'quarantined', epoch: req.epoch, dir: r.quarantineDir, paths: r.quarantined });
+            send({ kind: 'ack', id: req.id, quarantined: [...r.quarantined] });
+          });
           return;
         }
         case 'resynced':

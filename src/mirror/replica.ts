@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { cp, mkdir, open, readFile, rename, rm, symlink, unlink, utimes, chmod, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -9,11 +10,15 @@ import { fileSums, isCode, scanTree, statEntry } from './scan.js';
 /**
  * The standby's copy of a mirrored directory, and the rules for changing it.
  *
- * Durability and atomicity of one batch: the batch is first written to `<meta>/journal.tmp`,
- * fsynced, renamed to `<meta>/journal` and the meta directory fsynced (the write-temp / fsync /
- * rename / fsync-directory sequence). Only then is the batch acknowledged: from that moment it
- * survives a crash. It is then applied in place, every touched file and directory is fsynced and
- * the journal removed. A journal found at open() is applied again before anything else.
+ * Durability and atomicity of one batch: the batch (ops and data, with a length and a SHA-1 of
+ * both) is first written to `<meta>/journal` and fdatasynced: one fsync, on a file that exists
+ * for the replica's whole life (created once with write-temp / fsync / rename / fsync-directory).
+ * Only then is the batch acknowledged: from that moment it survives a crash. It is then applied
+ * in place and every touched file and directory is fsynced before the next batch is journaled.
+ * At open() a journal whose checksum holds is applied again, then invalidated; a torn journal
+ * (checksum mismatch) was never acknowledged and is ignored. The journal is also invalidated when
+ * the node becomes active, so an old standby batch can never be replayed over the application's
+ * own writes.
  *
  * Re-applying is safe because every op except `rename` sets state without reading it (bytes at
  * offsets, a size, absence), so applying a batch on top of any prefix of itself gives the same
@@ -55,6 +60,7 @@ export class Replica {
   /** Paths that existed when the current quarantining session began and are not yet set aside. */
   private guarded: Set<string> | null = null;
   private quarantineDir: string | null = null;
+  private journal: FileHandle | null = null;
 
   constructor(readonly opts: ReplicaOptions) {}
 
@@ -72,21 +78,35 @@ export class Replica {
     } catch (e) {
       if (!isCode(e, 'ENOENT')) throw e;
     }
-    let journal: Buffer | null = null;
+    const jpath = join(this.opts.metaDir, 'journal');
+    let raw: Buffer | null = null;
     try {
-      journal = await readFile(join(this.opts.metaDir, 'journal'));
+      raw = await readFile(jpath);
     } catch (e) {
       if (!isCode(e, 'ENOENT')) throw e;
     }
-    if (journal) {
-      const frames = new FrameDecoder().push(journal);
-      const f = frames[0];
-      if (f) {
-        const ops = parseWith(z.array(OpSchema), f.header, 'journal');
-        await this.applyOps(ops, f.payload, true);
-      }
-      await rm(join(this.opts.metaDir, 'journal'), { force: true });
+    if (raw === null) {
+      const tmp = `${jpath}.tmp`;
+      const fh = await open(tmp, 'w');
+      await fh.sync();
+      await fh.close();
+      await rename(tmp, jpath);
+      await fsyncPath(this.opts.metaDir);
     }
+    await this.journal?.close();
+    this.journal = await open(jpath, 'r+');
+    const frame = raw ? decodeJournal(raw) : null;
+    if (frame) {
+      const ops = parseWith(z.array(OpSchema), frame.header, 'journal');
+      await this.applyOps(ops, frame.payload, true);
+      await this.invalidateJournal();
+    }
+  }
+
+  /** Release the journal file handle. */
+  async close(): Promise<void> {
+    await this.journal?.close();
+    this.journal = null;
   }
 
   /**
@@ -123,6 +143,7 @@ export class Replica {
   /** This node now serves the directory as the active at `epoch`. */
   async markActive(epoch: number): Promise<void> {
     this.checkEpoch(epoch);
+    await this.invalidateJournal();
     await this.saveState({ accepted: epoch, dataEpoch: epoch, role: 'active' });
   }
 
@@ -139,17 +160,17 @@ export class Replica {
    * Make the batch durable (journal), then apply it. `onDurable` runs once the journal is on
    * disk (the caller acknowledges there); the returned promise settles when the batch is applied.
    */
-  async applyBatch(epoch: number, ops: readonly Op[], payload: Buffer, onDurable?: () => void): Promise<ApplyResult> {
+  async applyBatch(epoch: number, ops: readonly Op[], payload: Buffer, onDurable?: (r: ApplyResult) => void): Promise<ApplyResult> {
     this.checkEpoch(epoch);
     if (ops.length > 1 && ops.some((o) => o.op === 'rename')) throw new ClusterError('HA_MIRROR_PROTOCOL', 'a rename must be the only op of its batch');
     const need = ops.reduce((a, o) => a + (o.op === 'write' ? o.len : 0), 0);
     if (need !== payload.length) throw new ClusterError('HA_MIRROR_PROTOCOL', `batch writes ${need} bytes but carries ${payload.length}`);
     const quarantined = await this.quarantineFor(ops);
+    const result: ApplyResult = { quarantined, quarantineDir: quarantined.length > 0 ? this.quarantineDir : null };
     await this.writeJournal(ops, payload);
-    onDurable?.();
+    onDurable?.(result);
     await this.applyOps(ops, payload, false);
-    await rm(join(this.opts.metaDir, 'journal'), { force: true });
-    return { quarantined, quarantineDir: quarantined.length > 0 ? this.quarantineDir : null };
+    return result;
   }
 
   private async quarantineFor(ops: readonly Op[]): Promise<string[]> {
@@ -186,16 +207,19 @@ export class Replica {
   }
 
   private async writeJournal(ops: readonly Op[], payload: Buffer): Promise<void> {
-    const tmp = join(this.opts.metaDir, 'journal.tmp');
-    const fh = await open(tmp, 'w');
-    try {
-      for (const part of encodeFrame(ops, payload)) await fh.write(part);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(this.opts.metaDir, 'journal'));
-    await fsyncPath(this.opts.metaDir);
+    const fh = this.journal;
+    if (!fh) throw new ClusterError('HA_INTERNAL', 'replica is not open');
+    const all = encodeJournal(ops, payload);
+    let done = 0;
+    while (done < all.length) done += (await fh.write(all, done, all.length - done, done)).bytesWritten;
+    await fh.datasync();
+  }
+
+  private async invalidateJournal(): Promise<void> {
+    const fh = this.journal;
+    if (!fh) return;
+    await fh.write(Buffer.alloc(JOURNAL_HEAD), 0, JOURNAL_HEAD, 0);
+    await fh.datasync();
   }
 
   private async applyOps(ops: readonly Op[], payload: Buffer, replay: boolean): Promise<void> {
@@ -313,6 +337,29 @@ export class Replica {
     await fsyncPath(this.opts.metaDir);
     this.state = next;
   }
+}
+
+const JOURNAL_MAGIC = 0x484d4a31; // "HMJ1"
+const JOURNAL_HEAD = 28;
+
+/** Journal record: magic, frame length, SHA-1 of the frame, the frame (ops header + payload). */
+export function encodeJournal(ops: readonly Op[], payload: Buffer): Buffer {
+  const frame = Buffer.concat(encodeFrame(ops, payload));
+  const head = Buffer.alloc(JOURNAL_HEAD);
+  head.writeUInt32BE(JOURNAL_MAGIC, 0);
+  head.writeUInt32BE(frame.length, 4);
+  createHash('sha1').update(frame).digest().copy(head, 8);
+  return Buffer.concat([head, frame]);
+}
+
+/** The frame of a valid journal, or null (empty, invalidated or torn). */
+function decodeJournal(raw: Buffer): { header: unknown; payload: Buffer } | null {
+  if (raw.length < JOURNAL_HEAD || raw.readUInt32BE(0) !== JOURNAL_MAGIC) return null;
+  const len = raw.readUInt32BE(4);
+  if (raw.length < JOURNAL_HEAD + len) return null;
+  const frame = raw.subarray(JOURNAL_HEAD, JOURNAL_HEAD + len);
+  if (!createHash('sha1').update(frame).digest().equals(raw.subarray(8, 28))) return null;
+  return new FrameDecoder().push(frame)[0] ?? null;
 }
 
 /** fsync a file or directory by path (directories: makes entry changes in it durable). */

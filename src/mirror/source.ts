@@ -228,8 +228,12 @@ export class MirrorSource {
       jobs
         .filter((j) => waitFor.includes(j.link))
         .map(async (j) => {
-          const timeout = sleep(this.syncTimeoutMs, 'timeout' as const, { signal: this.ac.signal }).catch(() => 'stopped' as const);
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise<'timeout'>((resolve) => {
+            timer = setTimeout(() => resolve('timeout'), this.syncTimeoutMs);
+          });
           const r = await Promise.race([j.done.then(() => 'ok' as const, () => 'failed' as const), timeout]);
+          clearTimeout(timer);
           if (r === 'ok') held.push(j.link.target.name);
           else this.markOutOfSync(j.link, r === 'timeout' ? `no acknowledgement within ${this.syncTimeoutMs} ms` : 'link failed');
         }),

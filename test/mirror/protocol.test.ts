@@ -6,8 +6,8 @@ import { isClusterError } from '../../src/domain/errors.js';
 import { MirrorClient } from '../../src/mirror/client.js';
 import { encodeFrame, FrameDecoder, type Op } from '../../src/mirror/protocol.js';
 import { MirrorReceiver, type ReceiverEvent } from '../../src/mirror/receiver.js';
-import { Replica } from '../../src/mirror/replica.js';
-import { expectCode } from '../support/util.js';
+import { encodeJournal, Replica } from '../../src/mirror/replica.js';
+import { eventually, expectCode } from '../support/util.js';
 import { portBlock, tempDir } from './helpers.js';
 
 const port = portBlock(0);
@@ -61,13 +61,14 @@ describe('Replica', () => {
     await r.applyBatch(1, [{ op: 'unlink', path: 'b/g' }, { op: 'rmdir', path: 'a' }], Buffer.alloc(0));
     assert.ok(!existsSync(join(root, 'data/b/g')));
     assert.ok(!existsSync(join(root, 'data/a')));
-    assert.ok(!existsSync(join(root, 'meta/journal')), 'the journal is removed once applied');
+    await r.close();
   });
 
   test('a rename must be alone in its batch; payload length must match', async (t) => {
     const root = tempDir(t);
     const r = new Replica({ dir: join(root, 'data'), metaDir: join(root, 'meta') });
     await r.open();
+    t.after(() => r.close());
     await expectCode(r.applyBatch(0, [{ op: 'create', path: 'x', mode: 0o644 }, { op: 'rename', from: 'x', to: 'y' }], Buffer.alloc(0)), 'HA_MIRROR_PROTOCOL');
     await expectCode(r.applyBatch(0, [{ op: 'write', path: 'x', offset: 0, len: 4 }], Buffer.from('ab')), 'HA_MIRROR_PROTOCOL');
   });
@@ -87,12 +88,31 @@ describe('Replica', () => {
     ];
     // As if the crash came after the journal was durable and half of it applied.
     writeFileSync(join(data, 'g'), 'zz');
-    writeFileSync(join(meta, 'journal'), Buffer.concat(encodeFrame(ops, Buffer.from('newab'))));
+    writeFileSync(join(meta, 'journal'), encodeJournal(ops, Buffer.from('newab')));
     const r = new Replica({ dir: data, metaDir: meta });
     await r.open();
     assert.equal(readFileSync(join(data, 'f'), 'utf8'), 'new');
     assert.equal(readFileSync(join(data, 'g'), 'utf8'), 'zzab');
-    assert.ok(!existsSync(join(meta, 'journal')));
+    await r.close();
+    // Replayed once: the journal is invalidated, a second open changes nothing.
+    writeFileSync(join(data, 'f'), 'changed by the application');
+    await r.open();
+    assert.equal(readFileSync(join(data, 'f'), 'utf8'), 'changed by the application');
+    await r.close();
+  });
+
+  test('a torn journal (checksum mismatch) was never acknowledged and is ignored', async (t) => {
+    const root = tempDir(t);
+    const data = join(root, 'data');
+    const meta = join(root, 'meta');
+    mkdirSync(meta, { recursive: true });
+    const j = encodeJournal([{ op: 'write', path: 'f', offset: 0, len: 3 }], Buffer.from('abc'));
+    j.writeUInt8((j.at(-1) ?? 0) ^ 0xff, j.length - 1);
+    writeFileSync(join(meta, 'journal'), j);
+    const r = new Replica({ dir: data, metaDir: meta });
+    await r.open();
+    assert.ok(!existsSync(join(data, 'f')));
+    await r.close();
   });
 
   test('stale epochs are refused with a typed error and the accepted epoch survives a restart', async (t) => {
@@ -100,11 +120,13 @@ describe('Replica', () => {
     const opts = { dir: join(root, 'data'), metaDir: join(root, 'meta') };
     const r = new Replica(opts);
     await r.open();
+    t.after(() => r.close());
     await r.beginSession(5);
     await expectCode(r.beginSession(4), 'HA_MIRROR_STALE_EPOCH');
     await expectCode(r.applyBatch(4, [{ op: 'create', path: 'x', mode: 0o644 }], Buffer.alloc(0)), 'HA_MIRROR_STALE_EPOCH');
     const again = new Replica(opts);
     await again.open();
+    t.after(() => again.close());
     assert.equal(again.epochs.accepted, 5);
     await expectCode(again.beginSession(3), 'HA_MIRROR_STALE_EPOCH');
     assert.ok(!existsSync(join(root, 'data/x')));
@@ -125,7 +147,7 @@ describe('Replica', () => {
 });
 
 describe('MirrorReceiver over TCP', () => {
-  test('hello returns the manifest; batches are acknowledged once applied; a newer epoch fences the old sender', async (t) => {
+  test('hello returns the manifest; batches are acknowledged once durable; a newer epoch fences the old sender', async (t) => {
     const root = tempDir(t);
     const p = port();
     const events: ReceiverEvent[] = [];
@@ -139,7 +161,8 @@ describe('MirrorReceiver over TCP', () => {
     assert.deepEqual(w.kind === 'welcome' ? w.manifest : null, []);
     const ack = await old.request({ kind: 'batch', ops: [{ op: 'write', path: 'log', offset: 0, len: 4 }] }, [Buffer.from('rec1')]);
     assert.equal(ack.kind, 'ack');
-    assert.equal(readFileSync(join(root, 'data/log'), 'utf8'), 'rec1');
+    // Acknowledged once durable in the journal; applied right after.
+    await eventually(() => existsSync(join(root, 'data/log')) && readFileSync(join(root, 'data/log'), 'utf8') === 'rec1', { timeoutMs: 2000, what: 'batch applied' });
 
     const next = await MirrorClient.open('127.0.0.1', p, 4);
     t.after(() => next.close());

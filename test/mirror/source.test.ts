@@ -129,7 +129,7 @@ describe('MirrorSource (async)', { timeout: 60_000 }, () => {
 });
 
 describe('MirrorSource.syncPath (sync primitive)', { timeout: 60_000 }, () => {
-  test('resolves only after the standby applied the file durably', async (t) => {
+  test('resolves only once the standby holds the change durably', async (t) => {
     const root = tempDir(t);
     const src = join(root, 'src');
     const sb = await standby(t, root, 'sb');
@@ -141,8 +141,13 @@ describe('MirrorSource.syncPath (sync primitive)', { timeout: 60_000 }, () => {
       appendFileSync(log, `record ${i}\n`);
       const held = await s.syncPath(log);
       assert.deepEqual(held, ['s0']);
-      assert.ok(readFileSync(join(sb.dst, 'log'), 'utf8').endsWith(`record ${i}\n`), `record ${i} is on the standby when syncPath returns`);
+      // Durable on the standby (its journal) when syncPath returns: a crash now replays it.
+      const journal = readFileSync(join(sb.meta, 'journal'));
+      const ok = journal.includes(`record ${i}\n`) || (existsSync(join(sb.dst, 'log')) && readFileSync(join(sb.dst, 'log'), 'utf8').endsWith(`record ${i}\n`));
+      assert.ok(ok, `record ${i} is durable on the standby when syncPath returns`);
     }
+    await sb.receiver.stop();
+    assert.equal(readFileSync(join(sb.dst, 'log'), 'utf8').split('\n').length, 51);
   });
 
   test('a standby that goes away leaves the in-sync set, announced before syncPath returns', async (t) => {
