@@ -101,7 +101,7 @@ describe('parseConfigText: valid input', () => {
     assert.deepEqual(g.preferredNodes, ['n1', 'n2', 'n3']);
     assert.deepEqual(g.recovery, { maxRestarts: 3, windowMs: 60_000, backoffInitialMs: 0, backoffMaxMs: 10_000, failureTimeoutMs: 600_000 });
     const app = g.resources[0];
-    assert.ok(app);
+    assert.ok(app?.type === 'process');
     assert.equal(app.name, 'app');
     assert.equal(app.command, 'node');
     assert.deepEqual(app.args, ['examples/sample-service.mjs']);

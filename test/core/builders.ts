@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { HaloConfigSchema, type HaloConfig } from '../../src/domain/config.js';
-import { parseGroupId, parseNodeId, parseRevision, type GroupId, type NodeId, type Revision } from '../../src/domain/ids.js';
-import type { Assignment, FailureRecord, GroupStatus, MoveIntent, NodeSession, TransitionKind } from '../../src/domain/state.js';
+import { parseGroupId, parseNodeId, parseResourceId, parseRevision, type GroupId, type NodeId, type Revision } from '../../src/domain/ids.js';
+import type { Assignment, FailureRecord, GroupStatus, MirrorSyncRecord, MoveIntent, NodeSession, TransitionKind } from '../../src/domain/state.js';
 import type { ControllerAction, GroupDecision, PlanInput, PlanOutput, Versioned } from '../../src/core/plan.js';
 
 /** Typed builders for controller snapshots. Names are plain strings here and parsed once. */
@@ -17,6 +17,8 @@ export interface GroupSpec {
   readonly standbys?: number;
   readonly failback?: 'manual' | 'auto';
   readonly failureTimeoutMs?: number;
+  /** Adds a mirror resource named 'data' (port 7600). */
+  readonly mirror?: { readonly mode: 'sync' | 'async'; readonly allowDataLoss?: boolean };
 }
 
 export interface AssignmentSpec {
@@ -47,6 +49,7 @@ export class ClusterBuilder {
   private readonly nodeMaintenance = new Set<NodeId>();
   private readonly standbyNodes = new Set<NodeId>();
   private readonly moves = new Map<GroupId, Versioned<MoveIntent>>();
+  private readonly mirrors = new Map<GroupId, MirrorSyncRecord[]>();
 
   private rev(): Revision {
     this.nextRevision += 1;
@@ -155,6 +158,25 @@ export class ClusterBuilder {
     return this;
   }
 
+  /** mirror/<group>/data as the active `node` published it at `epoch`. */
+  withMirrorRecord(
+    group: string,
+    r: { readonly node: string; readonly epoch: number; readonly inSync: readonly string[]; readonly mode?: 'sync' | 'async'; readonly standbys?: MirrorSyncRecord['standbys'] },
+  ): this {
+    const rec: MirrorSyncRecord = {
+      group: g(group),
+      resource: parseResourceId('data'),
+      epoch: r.epoch,
+      node: n(r.node),
+      mode: r.mode ?? 'sync',
+      inSync: r.inSync.map(n),
+      standbys: r.standbys ?? [],
+      updatedAt: this.now - 100,
+    };
+    this.mirrors.set(g(group), [...(this.mirrors.get(g(group)) ?? []), rec]);
+    return this;
+  }
+
   config(): HaloConfig {
     return HaloConfigSchema.parse({
       cluster: 'test',
@@ -166,7 +188,10 @@ export class ClusterBuilder {
         ...(spec.standbys === undefined ? {} : { standbys: spec.standbys }),
         ...(spec.failback === undefined ? {} : { failback: spec.failback }),
         ...(spec.failureTimeoutMs === undefined ? {} : { recovery: { failureTimeoutMs: spec.failureTimeoutMs } }),
-        resources: [{ name: 'app', type: 'process', command: 'true' }],
+        resources: [
+          { name: 'app', type: 'process', command: 'true' },
+          ...(spec.mirror ? [{ name: 'data', type: 'mirror', path: '/srv/data', port: 7600, mode: spec.mirror.mode, allowDataLoss: spec.mirror.allowDataLoss ?? false }] : []),
+        ],
       })),
     });
   }
@@ -183,6 +208,7 @@ export class ClusterBuilder {
       maintenance: { cluster: this.clusterMaintenance, groups: new Set(this.groupMaintenance), nodes: new Set(this.nodeMaintenance) },
       standbyNodes: new Set(this.standbyNodes),
       moves: new Map(this.moves),
+      ...(this.mirrors.size > 0 ? { mirrors: new Map(this.mirrors) } : {}),
     };
   }
 }
