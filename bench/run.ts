@@ -15,6 +15,7 @@ import {
   type Series,
 } from './failover.js';
 import { benchFootprint, type FootprintResult } from './footprint.js';
+import { benchMirror } from './mirror.js';
 import { formatTable, summarize, type Summary, type TableRow } from './stats.js';
 
 /**
@@ -26,13 +27,14 @@ import { formatTable, summarize, type Summary, type TableRow } from './stats.js'
  * Environment:
  *   HALO_BENCH_TRIALS  trials per timing scenario (default 20)
  *   HALO_BENCH_SAMPLE_MS  CPU/RSS sampling window (default 30000)
- *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,footprint (default all)
+ *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,footprint,mirror (default all)
+ *   HALO_BENCH_MIRROR_MB  data size of the mirror throughput/resync figures (default 256)
  *   HALO_BENCH_OUT     where to write the JSON (default bench/results.json)
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'footprint'] as const;
+const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'footprint', 'mirror'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function intEnv(name: string, dflt: number, min: number): number {
@@ -208,6 +210,16 @@ async function main(): Promise<void> {
     rows.push({ label: '   agent CPU, 1 monitor', unit: '% core', summary: null, value: base.agentCpuPercent });
     rows.push({ label: '   agent RSS, 100 monitors @1 s (max)', unit: 'MB', summary: null, value: full.agentRssMb.max, target: `<= ${targets.agentRssMb}` });
     rows.push({ label: '   agent CPU, 100 monitors @1 s', unit: '% core', summary: null, value: full.agentCpuPercent, target: `<= ${targets.agentIdleCpuPercent}` });
+  }
+
+  if (only.has('mirror')) {
+    log('6. mirror (replicated directory): throughput, sync fsync latency, async lag, resync');
+    const m = await benchMirror(log);
+    figures['mirror'] = {
+      ...m.result,
+      targets: 'async >= 80 % of local throughput; sync fsync <= 1.5x local + round trip; lag p99 <= 100 ms at 50 MB/s',
+    };
+    rows.push(...m.rows);
   }
 
   const result = {

@@ -68,6 +68,7 @@ export class Controller {
       maintenance: snap.maintenance,
       standbyNodes: snap.standbyNodes,
       moves: snap.moves,
+      mirrors: snap.mirrors,
     };
     const out = plan(input);
     for (const d of out.decisions) await this.apply(d, snap, signal);

@@ -3,6 +3,8 @@ import type { GroupId, NodeId, Revision } from '../domain/ids.js';
 import { GroupIdSchema, NodeIdSchema } from '../domain/ids.js';
 import { clusterKeys } from '../domain/keys.js';
 import {
+  MirrorSyncRecordSchema,
+  type MirrorSyncRecord,
   AssignmentSchema,
   ControllerRecordSchema,
   FailureRecordSchema,
@@ -39,6 +41,8 @@ export interface ClusterSnapshot {
   readonly maintenance: { readonly cluster: boolean; readonly groups: ReadonlySet<GroupId>; readonly nodes: ReadonlySet<NodeId> };
   readonly standbyNodes: ReadonlySet<NodeId>;
   readonly moves: ReadonlyMap<GroupId, Versioned<MoveIntent>>;
+  /** In-sync records of mirror resources, per group. */
+  readonly mirrors: ReadonlyMap<GroupId, readonly MirrorSyncRecord[]>;
   /** Records that did not parse: reported, never acted on. */
   readonly invalid: readonly string[];
 }
@@ -100,6 +104,7 @@ const decoders = {
   maintenance: new DecodeCache(MaintenanceIntentSchema),
   standby: new DecodeCache(StandbyIntentSchema),
   move: new DecodeCache(MoveIntentSchema),
+  mirror: new DecodeCache(MirrorSyncRecordSchema),
 };
 
 export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyValue>, revision: number): ClusterSnapshot {
@@ -125,6 +130,7 @@ export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyV
   const maintNodes = new Set<NodeId>();
   const standbyNodes = new Set<NodeId>();
   const moves = new Map<GroupId, Versioned<MoveIntent>>();
+  const mirrors = new Map<GroupId, MirrorSyncRecord[]>();
 
   for (const [key, kv] of entries) {
     if (key === k.config) config = read(kv, decoders.config);
@@ -159,6 +165,9 @@ export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyV
       const v = read(kv, decoders.move);
       const g = name(key.slice(`${k.intentsPrefix}move/`.length), GroupIdSchema);
       if (v && g) moves.set(g, v);
+    } else if (key.startsWith(k.mirrorPrefix)) {
+      const v = read(kv, decoders.mirror);
+      if (v) mirrors.set(v.value.group, [...(mirrors.get(v.value.group) ?? []), v.value]);
     }
   }
   return {
@@ -172,6 +181,7 @@ export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyV
     maintenance: { cluster: maintCluster, groups: maintGroups, nodes: maintNodes },
     standbyNodes,
     moves,
+    mirrors,
     invalid,
   };
 }

@@ -217,6 +217,8 @@ export const MirrorSyncRecordSchema = z.strictObject({
   node: NodeIdSchema,
   mode: z.enum(['sync', 'async']),
   inSync: z.array(NodeIdSchema),
+  /** Bytes in the mirrored directory (for the diff percentage). */
+  totalBytes: z.number().min(0).default(0),
   standbys: z.array(
     z.strictObject({
       node: NodeIdSchema,
@@ -224,6 +226,10 @@ export const MirrorSyncRecordSchema = z.strictObject({
       pendingBytes: z.number().int().min(0),
       /** Oldest change not yet on that standby (wall-clock ms), null when none. */
       behindSinceAt: z.number().nullable(),
+      lagMs: z.number().min(0).default(0),
+      lastAckAt: z.number().nullable().default(null),
+      brokeAt: z.number().nullable().default(null),
+      resync: z.strictObject({ doneBytes: z.number().min(0), totalBytes: z.number().min(0), etaMs: z.number().nullable() }).nullable().default(null),
     }),
   ),
   updatedAt: z.number(),

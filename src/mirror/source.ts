@@ -144,6 +144,7 @@ export class MirrorSource {
   private readonly syncTimeoutMs: number;
   private readonly maxBatchBytes: number;
   private readonly window: number;
+  private scannedBytes = 0;
 
   constructor(readonly opts: MirrorSourceOptions) {
     this.links = opts.standbys.map((t) => new Link(t));
@@ -188,6 +189,11 @@ export class MirrorSource {
         ackedBytes: l.ackedBytes,
       };
     });
+  }
+
+  /** Bytes of the files in the directory at the last scan. */
+  get totalBytes(): number {
+    return this.scannedBytes;
   }
 
   /** Replication delays (detection to acknowledgement, ms) measured since the last call. */
@@ -355,10 +361,13 @@ export class MirrorSource {
   /** Compare the tree with what the standby holds and queue every difference. */
   private async scanOnce(l: Link, resync = false): Promise<void> {
     const local = await scanTree(this.opts.dir, this.opts.skip);
+    let total = 0;
+    for (const e of local.values()) total += e.size;
+    this.scannedBytes = total;
     if (resync) {
-      let total = 0;
-      for (const e of local.values()) if (e.type === 'file' && this.fileChanged(l.known.get(e.path), e)) total += e.size;
-      l.resync = { totalBytes: total, doneBytes: 0, startedAt: Date.now() };
+      let toCompare = 0;
+      for (const e of local.values()) if (e.type === 'file' && this.fileChanged(l.known.get(e.path), e)) toCompare += e.size;
+      l.resync = { totalBytes: toCompare, doneBytes: 0, startedAt: Date.now() };
     }
     // Renames: a new path with the inode, size and mtime of a vanished one.
     const gone = new Map<bigint, string>();

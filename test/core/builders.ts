@@ -170,6 +170,7 @@ export class ClusterBuilder {
       node: n(r.node),
       mode: r.mode ?? 'sync',
       inSync: r.inSync.map(n),
+      totalBytes: 0,
       standbys: r.standbys ?? [],
       updatedAt: this.now - 100,
     };

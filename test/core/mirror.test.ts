@@ -48,7 +48,7 @@ describe('mirror promotion rule (sync mode)', () => {
 
   test('allowDataLoss: failover to the best node, and the event records what may be lost', () => {
     const input = mirrored('sync', true)
-      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: [], standbys: [{ node: n('n2'), state: 'syncing', pendingBytes: 4096, behindSinceAt: T0 - 1500 }] })
+      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: [], standbys: [{ node: n('n2'), state: 'syncing', pendingBytes: 4096, behindSinceAt: T0 - 1500, lagMs: 1500, lastAckAt: null, brokeAt: null, resync: null }] })
       .withoutSession('n1')
       .build();
     const d = decisionFor(plan(input), 'web');
@@ -61,7 +61,7 @@ describe('mirror promotion rule (sync mode)', () => {
 
   test('async mirrors never block failover; the loss is recorded', () => {
     const input = mirrored('async')
-      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: [], mode: 'async', standbys: [{ node: n('n2'), state: 'broken', pendingBytes: 0, behindSinceAt: T0 - 200 }] })
+      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: [], mode: 'async', standbys: [{ node: n('n2'), state: 'broken', pendingBytes: 0, behindSinceAt: T0 - 200, lagMs: 0, lastAckAt: null, brokeAt: T0 - 200, resync: null }] })
       .withoutSession('n1')
       .build();
     const d = decisionFor(plan(input), 'web');

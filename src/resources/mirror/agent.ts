@@ -48,6 +48,8 @@ export class MirrorAgent implements ResourceAgent {
   private inSync = new Set<NodeId>();
   private publishTimer: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
+  private lastShape = '';
+  private lastPublishAt = 0;
 
   constructor(
     readonly config: MirrorResourceConfig,
@@ -149,7 +151,7 @@ export class MirrorAgent implements ResourceAgent {
           await sync.start();
           this.sync = sync;
         }
-        this.publishTimer = setInterval(() => void this.deps.publish(this.record()).catch(() => undefined), 1000);
+        this.publishTimer = setInterval(() => this.publishTick(), 250);
         return { ok: true, detail: `active at epoch ${ctx.epoch}, shipping to ${this.deps.peers.map((p) => p.name).join(', ') || 'nobody'}` };
       } catch (e) {
         await this.stopActive().catch(() => undefined);
@@ -190,6 +192,7 @@ export class MirrorAgent implements ResourceAgent {
       node: this.deps.node,
       mode: this.config.mode,
       inSync: [...this.inSync].sort(),
+      totalBytes: this.source?.totalBytes ?? 0,
       standbys: this.deps.peers.map((p) => {
         const l = links.find((x) => x.standby === p.name);
         return {
@@ -197,10 +200,29 @@ export class MirrorAgent implements ResourceAgent {
           state: l?.state ?? 'broken',
           pendingBytes: l?.pendingBytes ?? 0,
           behindSinceAt: l === undefined ? null : l.state === 'broken' ? l.brokeAt : l.lagMs > 0 ? now - l.lagMs : null,
+          lagMs: l?.lagMs ?? 0,
+          lastAckAt: l?.lastAckAt ?? null,
+          brokeAt: l?.brokeAt ?? null,
+          resync: l?.resync ? { doneBytes: l.resync.doneBytes, totalBytes: l.resync.totalBytes, etaMs: l.resync.etaMs } : null,
         };
       }),
       updatedAt: now,
     };
+  }
+
+  /**
+   * Periodic publication: at once when the in-sync set or a link state changed, every second
+   * while a standby is behind, otherwise every 10 s (keeps the store quiet when nothing moves).
+   */
+  private publishTick(): void {
+    const rec = this.record();
+    const shape = JSON.stringify([rec.inSync, rec.standbys.map((s) => [s.node, s.state])]);
+    const behind = rec.standbys.some((s) => s.state !== 'synced');
+    const due = shape !== this.lastShape || (behind && rec.updatedAt - this.lastPublishAt >= 1000) || rec.updatedAt - this.lastPublishAt >= 10_000;
+    if (!due) return;
+    this.lastShape = shape;
+    this.lastPublishAt = rec.updatedAt;
+    void this.deps.publish(rec).catch(() => undefined);
   }
 
   private peer(name: string): NodeId | undefined {
