@@ -231,14 +231,15 @@ export class Replica {
       let fh = files.get(p);
       if (fh) return fh;
       try {
-        fh = await open(abs(p), constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+        // An existing file: its directory entry does not change, no directory fsync needed.
+        fh = await open(abs(p), constants.O_RDWR | constants.O_NOFOLLOW);
       } catch (e) {
         if (!isCode(e, 'ENOENT')) throw e;
         await mkdir(dirname(abs(p)), { recursive: true });
         fh = await open(abs(p), constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+        dirs.add(dirname(abs(p)));
       }
       files.set(p, fh);
-      dirs.add(dirname(abs(p)));
       return fh;
     };
     const closeOne = async (p: string): Promise<void> => {
@@ -309,7 +310,7 @@ export class Replica {
           case 'meta': {
             const e = await statEntry(root, o.path);
             if (!e || e.type === 'symlink') break;
-            await chmod(abs(o.path), o.mode);
+            if (e.mode !== o.mode) await chmod(abs(o.path), o.mode);
             const t = o.mtimeMs / 1000;
             await utimes(abs(o.path), t, t);
             if (e.type === 'file' && !files.has(o.path)) files.set(o.path, await open(abs(o.path), 'r'));

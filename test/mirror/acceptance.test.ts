@@ -95,6 +95,8 @@ describe('mirror acceptance (sync mode, unmodified applications)', { skip, timeo
       const active = startActive(t, { dir: activeDir, port: p, socket, epoch: seed });
       await eventually(() => active.inSync, { timeoutMs: 10_000, what: `seed ${seed}: standby in sync` });
       const writer = startApp(t, process.execPath, [WRITER, join(activeDir, 'log')], { LD_PRELOAD: shim, HALO_MIRROR_DIR: activeDir, HALO_MIRROR_SOCKET: socket });
+      // The schedule starts once the writer runs (its first record acknowledged), whatever the machine's load.
+      await eventually(() => writer.acked() > 0, { timeoutMs: 10_000, what: `seed ${seed}: first record acknowledged`, everyMs: 5 });
       // Schedule: optionally restart the standby mid-run (resync under load), then kill the active node.
       if (r() < 0.3) {
         await new Promise((res) => setTimeout(res, 50 + r() * 200));
