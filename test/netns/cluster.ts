@@ -1,12 +1,14 @@
 import { type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import type { MonitorConfigSchema, RecoveryPolicySchema } from '../../src/domain/config.js';
 import type { StatusResponse } from '../../src/api/schemas.js';
 import { HALO_BIN, writeDemoConfig } from '../../src/demo/run.js';
-import { isAlive } from '../../src/platform/proc.js';
+import { isAlive, killGroup } from '../../src/platform/proc.js';
 import { activeIntervals, type ServiceRecord } from '../e2e/harness.js';
 import type { NetnsHosts } from './hosts.js';
 import { eventually } from '../support/util.js';
@@ -34,6 +36,17 @@ export const ETCD_PEER_PORT = 2380;
 export const TIMING = { leaseTtlMs: 1000, renewIntervalMs: 150, safetyMarginMs: 300, maxLoopLagMs: 200 } as const;
 
 
+/** Extra settings of the cluster's group and its resource; every field is optional (additive to the defaults above). */
+export interface NetnsClusterOptions {
+  readonly name: string;
+  readonly stopTimeoutMs?: number;
+  readonly etcdPreVote?: boolean;
+  /** Overrides of the group's recovery policy (maxRestarts, windowMs, failureTimeoutMs, ...). */
+  readonly recovery?: z.input<typeof RecoveryPolicySchema>;
+  /** Monitors added to the service after its HTTP health monitor (may use ${HALO_NODE}). */
+  readonly monitors?: readonly z.input<typeof MonitorConfigSchema>[];
+}
+
 export interface LiveInstance {
   readonly node: string;
   readonly epoch: number;
@@ -51,10 +64,12 @@ export class NetnsCluster {
   private readonly etcd = new Map<string, ChildProcess>();
   private readonly agents = new Map<string, ChildProcess>();
   private readonly etcdArgs = new Map<string, string[]>();
+  private readonly recordCache: ServiceRecord[] = [];
+  private recordsRead = 0;
 
   constructor(
     readonly hosts: NetnsHosts,
-    readonly opts: { readonly name: string; readonly stopTimeoutMs?: number; readonly etcdPreVote?: boolean },
+    readonly opts: NetnsClusterOptions,
   ) {
     if (hosts.hosts.length < 3) throw new Error('a netns cluster needs at least 3 hosts');
     this.nodes = hosts.hosts.slice(0, 3).map((h) => h.name);
@@ -96,6 +111,8 @@ export class NetnsCluster {
       doc.setIn(['groups', 0, 'resources', 0, 'stopTimeoutMs'], opts.stopTimeoutMs ?? 1000);
       doc.setIn(['groups', 0, 'resources', 0, 'monitors', 0, 'url'], `http://\${HALO_NODE_ADDRESS}:${SERVICE_PORT}/health`);
       doc.setIn(['groups', 0, 'resources', 0, 'readiness', 'url'], `http://\${HALO_NODE_ADDRESS}:${SERVICE_PORT}/health`);
+      for (const [k, v] of Object.entries(opts.recovery ?? {})) doc.setIn(['groups', 0, 'recovery', k], v);
+      (opts.monitors ?? []).forEach((m, i) => doc.setIn(['groups', 0, 'resources', 0, 'monitors', i + 1], doc.createNode(m)));
     });
   }
 
@@ -119,7 +136,26 @@ export class NetnsCluster {
     for (const n of this.nodes) this.startEtcd(n);
     await this.waitEtcdHealthy(this.nodes, { timeoutMs: 15_000, ...o });
     for (const n of this.nodes) this.startAgent(n);
-    await eventually(async () => (await this.liveInstances()).length === 1 && (await this.agreedActive()) !== null, { timeoutMs: 30_000, what: 'web running on one host', ...o });
+    try {
+      await eventually(async () => (await this.liveInstances()).length === 1 && (await this.agreedActive()) !== null, { timeoutMs: 30_000, what: 'web running on one host', ...o });
+    } catch (e) {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; at the end: ${await this.describe()}`);
+    }
+  }
+
+  /** One line on what the records and each agent say right now (for failure messages). */
+  async describe(): Promise<string> {
+    const live = (await this.liveInstances()).map((l) => `${l.node}/e${l.epoch}/pid${l.pid}`);
+    const views = await Promise.all(
+      this.nodes.map(async (n) => {
+        const v = await this.status(n);
+        const g = v?.groups.find((x) => x.name === 'web');
+        if (!v || !g) return `${n}: no answer`;
+        const nodes = g.nodes.map((x) => `${x.node}:${x.online ? 'online' : 'offline'}/${x.state}`).join(',');
+        return `${n}: active ${g.assignment?.active ?? '-'} e${g.assignment?.epoch ?? '-'}, controller ${v.controller?.node ?? '-'}, ${nodes}`;
+      }),
+    );
+    return `live instances [${live.join(', ')}]; ${views.join('; ')}`;
   }
 
   startEtcd(node: string): void {
@@ -213,6 +249,95 @@ export class NetnsCluster {
     }
   }
 
+  /** PID of the agent on `node` (`ip netns exec` execs, so it is the agent's own), or undefined when none runs. */
+  agentPid(node: string): number | undefined {
+    const c = this.agents.get(node);
+    return c && c.exitCode === null && c.signalCode === null ? c.pid : undefined;
+  }
+
+  /**
+   * The halo processes on `node`: everything inside the host's namespace except its etcd member
+   * and the test's fetch helper, i.e. the agent, its guards, their services and monitor commands.
+   */
+  haloPids(node: string): number[] {
+    const etcd = this.etcd.get(node)?.pid;
+    const helper = this.hosts.helperPid(node);
+    return this.hosts.pidsIn(node).filter((p) => p !== etcd && p !== helper);
+  }
+
+  /**
+   * SIGKILLs the agent on `node`; with `withResources`, at the same moment every other halo
+   * process on that host too (guards, services, monitor commands: a crash of the whole node's
+   * halo side, etcd excepted). Resolves once they are gone. Returns the PIDs killed.
+   */
+  async killAgent(node: string, o: { withResources: boolean }): Promise<number[]> {
+    const agent = this.agents.get(node);
+    const exited = agent && agent.exitCode === null && agent.signalCode === null ? new Promise<void>((res) => agent.once('exit', () => res())) : Promise.resolve();
+    const pids = o.withResources ? this.haloPids(node) : [this.agentPid(node)].filter((p): p is number => p !== undefined);
+    for (const pid of pids) {
+      try {
+        // A service leads its own process group (the guard's contract): take the group with it.
+        if (pids.length > 1) killGroup(pid, 'SIGKILL');
+      } catch {
+        /* not a group leader, or gone */
+      }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await exited;
+    await eventually(() => pids.every((p) => !isAlive(p)), { timeoutMs: 5000, what: `killed processes on ${node} gone`, everyMs: 20 });
+    return pids;
+  }
+
+  /** SIGSTOP (freeze) or SIGCONT (thaw) the agent on `node`; its guards and services are not touched. */
+  signalAgent(node: string, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    const pid = this.agentPid(node);
+    if (pid === undefined) throw new Error(`no agent runs on ${node}`);
+    process.kill(pid, signal);
+  }
+
+  /** Whether an agent process runs on `node`. */
+  agentRunning(node: string): boolean {
+    return this.agentPid(node) !== undefined;
+  }
+
+  /** The group's view as the agent on `node` reports it, or null. */
+  async groupView(node: string): Promise<StatusResponse['groups'][number] | null> {
+    return (await this.status(node))?.groups.find((g) => g.name === 'web') ?? null;
+  }
+
+  /** Clears the group's failure records (on `node`, or everywhere), asked of the agent on `via`. */
+  async cleanup(via: string, node?: string): Promise<{ status: number; text: string } | null> {
+    return await this.post(via, '/v1/groups/web/cleanup', node === undefined ? {} : { node });
+  }
+
+  /**
+   * Waits until every agent answers and agrees on one running instance (see agreedActive) and
+   * every node is online in every agent's view; returns the active instance and when it held.
+   */
+  async converged(o: { timeoutMs: number; signal?: AbortSignal }): Promise<{ node: string; epoch: number; pid: number; controller: string | null }> {
+    let got: { node: string; epoch: number; pid: number; controller: string | null } | null = null;
+    await eventually(
+      async () => {
+        const a = await this.agreedActive();
+        if (!a) return false;
+        const views = await Promise.all(this.nodes.map((n) => this.status(n)));
+        if (!views.every((v) => v !== null && v.nodes.every((x) => x.online))) return false;
+        got = a;
+        return true;
+      },
+      { timeoutMs: o.timeoutMs, what: 'every agent agrees on one running instance and every node is online', everyMs: 200, ...(o.signal ? { signal: o.signal } : {}) },
+    ).catch(async (e: unknown) => {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; at the end: ${await this.describe()}`);
+    });
+    const a = got as { node: string; epoch: number; pid: number; controller: string | null } | null;
+    if (!a) throw new Error('unreachable');
+    return a;
+  }
+
   /** What the agent on `node` reports (GET /v1/status, asked from inside that host), or null. */
   async status(node: string): Promise<HostView> {
     const r = await this.hosts.fetchFrom(node, `http://${this.address(node)}:${API_PORT}/v1/status`, { timeoutMs: 1500 });
@@ -256,18 +381,36 @@ export class NetnsCluster {
     return JSON.parse(r.text) as { node: string; epoch: number; pid: number };
   }
 
+  /**
+   * Every record so far, in file order. Read incrementally (only the bytes appended since the last
+   * call, up to the last complete line), so sampling a long run's records stays cheap.
+   */
   records(): ServiceRecord[] {
     if (!existsSync(this.recordFile)) return [];
-    return readFileSync(this.recordFile, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l) as ServiceRecord];
-        } catch {
-          return []; // a line cut short by a SIGKILL mid-write
+    const size = statSync(this.recordFile).size;
+    if (size > this.recordsRead) {
+      const fd = openSync(this.recordFile, 'r');
+      try {
+        const buf = Buffer.alloc(size - this.recordsRead);
+        const n = readSync(fd, buf, 0, buf.length, this.recordsRead);
+        const text = buf.subarray(0, n).toString('utf8');
+        const end = text.lastIndexOf('\n');
+        if (end >= 0) {
+          this.recordsRead += Buffer.byteLength(text.slice(0, end + 1));
+          for (const l of text.slice(0, end).split('\n')) {
+            if (l.trim() === '') continue;
+            try {
+              this.recordCache.push(JSON.parse(l) as ServiceRecord);
+            } catch {
+              // a line cut short by a SIGKILL mid-write
+            }
+          }
         }
-      });
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return [...this.recordCache];
   }
 
   /** Service instances whose process is alive right now (by PID, from the records). */

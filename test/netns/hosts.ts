@@ -411,6 +411,12 @@ export class NetnsHosts {
     }
   }
 
+  /** PID of the host's fetch helper (see fetchFrom), if one runs: it is the test's, not the cluster's. */
+  helperPid(host: string): number | undefined {
+    const h = this.helpers.get(this.host(host).name);
+    return h && h.child.exitCode === null && h.child.signalCode === null ? h.child.pid : undefined;
+  }
+
   /** Processes inside the host's namespace right now (the ones started here and their descendants). */
   pidsIn(host: string): number[] {
     return pidsIn(this.host(host).ns);
