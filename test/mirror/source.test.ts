@@ -19,14 +19,27 @@ interface Pair {
   readonly rEvents: ReceiverEvent[];
 }
 
-async function standby(t: TestContext, root: string, name: string, p = port()): Promise<Pair> {
+/**
+ * A receiver on `fixed`, or on the next free port of this file's block: 33000-33999 lies in
+ * Linux's ephemeral range, so an outgoing connection of any process may hold one for a while.
+ */
+async function standby(t: TestContext, root: string, name: string, fixed?: number): Promise<Pair> {
   const dst = join(root, `${name}-data`);
   const meta = join(root, `${name}-meta`);
   const rEvents: ReceiverEvent[] = [];
-  const receiver = new MirrorReceiver({ dir: dst, metaDir: meta, host: '127.0.0.1', port: p, onEvent: (e) => rEvents.push(e) });
-  await receiver.start();
-  t.after(() => receiver.stop());
-  return { src: join(root, 'src'), dst, meta, port: p, receiver, rEvents };
+  for (;;) {
+    const p = fixed ?? port();
+    const receiver = new MirrorReceiver({ dir: dst, metaDir: meta, host: '127.0.0.1', port: p, onEvent: (e) => rEvents.push(e) });
+    try {
+      await receiver.start();
+    } catch (e) {
+      await receiver.stop();
+      if (fixed === undefined && typeof e === 'object' && e !== null && 'code' in e && e.code === 'EADDRINUSE') continue;
+      throw e;
+    }
+    t.after(() => receiver.stop());
+    return { src: join(root, 'src'), dst, meta, port: p, receiver, rEvents };
+  }
 }
 
 function source(t: TestContext, dir: string, ports: readonly number[], extra: Partial<MirrorSourceOptions> = {}): { s: MirrorSource; events: SourceEvent[] } {
@@ -86,8 +99,8 @@ describe('MirrorSource (async)', { timeout: 60_000 }, () => {
     const big = randomBytes(4 * 1024 * 1024);
     writeFileSync(join(src, 'big.bin'), big);
     for (let i = 0; i < 20; i++) writeFileSync(join(src, `small-${i}`), `v1-${i}`);
-    const p = port();
-    let sb = await standby(t, root, 'sb', p);
+    let sb = await standby(t, root, 'sb');
+    const p = sb.port;
     const { s } = source(t, src, [p]);
     await eventually(sameTree(src, sb.dst), { timeoutMs: 10_000, what: 'initial sync' });
     await eventually(() => s.status()[0]?.state === 'synced', { timeoutMs: 5000, what: 'synced' });
