@@ -17,6 +17,7 @@ import {
 import { benchEndpoint } from './endpoint.js';
 import { benchFootprint, type FootprintResult } from './footprint.js';
 import { benchNetnsNodeLoss, NETNS_FAULTS, netnsBenchSkipReason } from './netns-nodeloss.js';
+import { benchMirror } from './mirror.js';
 import { formatTable, summarize, type Summary, type TableRow } from './stats.js';
 
 /**
@@ -28,13 +29,14 @@ import { formatTable, summarize, type Summary, type TableRow } from './stats.js'
  * Environment:
  *   HALO_BENCH_TRIALS  trials per timing scenario (default 20)
  *   HALO_BENCH_SAMPLE_MS  CPU/RSS sampling window (default 30000)
- *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,endpoint,footprint,netns (default all)
+ *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,endpoint,footprint,netns,mirror (default all)
+ *   HALO_BENCH_MIRROR_MB  data size of the mirror throughput/resync figures (default 256)
  *   HALO_BENCH_OUT     where to write the JSON (default bench/results.json)
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'endpoint', 'footprint', 'netns'] as const;
+const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'endpoint', 'footprint', 'netns', 'mirror'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function intEnv(name: string, dflt: number, min: number): number {
@@ -261,6 +263,15 @@ async function main(): Promise<void> {
         target: '<= 1500 ms p99 at lease TTL 1 s',
       };
     }
+  }
+  if (only.has('mirror')) {
+    log('7. mirror (replicated directory): throughput, sync fsync latency, async lag, resync');
+    const m = await benchMirror(log);
+    figures['mirror'] = {
+      ...m.result,
+      targets: 'async >= 80 % of local throughput; sync fsync <= 1.5x local + round trip; lag p99 <= 100 ms at 50 MB/s',
+    };
+    rows.push(...m.rows);
   }
 
   const result = {

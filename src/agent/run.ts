@@ -16,6 +16,7 @@ import { makeLogger } from '../observability/log.js';
 import { createMetrics } from '../observability/metrics.js';
 import { InstrumentedCoordinator } from '../observability/instrumented-coordinator.js';
 import { Agent } from './agent.js';
+import { MirrorService } from './mirrors.js';
 
 /** Options of `halo agent`. */
 export interface RunAgentOptions {
@@ -78,6 +79,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const coord = new InstrumentedCoordinator(makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false), metrics);
   const apiUrl = `http://${nodeCfg.address}:${nodeCfg.apiPort}`;
 
+  const mirrors = new MirrorService({ config: cfg, node, coord, stateDir, log });
+  await mirrors.start();
   const agent = new Agent({
     coord,
     clock,
@@ -88,7 +91,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     stateDir,
     fenceFile,
     writeFence: (deadline) => writeFenceDeadline(fenceFile, Math.max(0, Math.floor(deadline))),
-    makeResource: (r, n) => makeResourceAgent(r, nodeVars(cfg, n)),
+    makeResource: (r, n) => makeResourceAgent(r, nodeVars(cfg, n), { mirror: (m) => mirrors.agentFor(m) }),
     makeMonitor: (m, n) => makeMonitor(m, nodeVars(cfg, n)),
     log,
     metrics,
@@ -120,6 +123,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
       log.info({ node, keepResources }, keepResources ? 'exiting, leaving resources running for the next agent' : 'stopping resources and exiting');
       void (async () => {
         await agent.shutdown({ keepResources });
+        await mirrors.close();
         await api.close();
         await coord.close();
         done();

@@ -15,7 +15,10 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'HA_PERMISSION':
       return 403;
     case 'HA_COORD_UNAVAILABLE':
+    case 'HA_MIRROR_UNAVAILABLE':
       return 503;
+    case 'HA_MIRROR_STALE_EPOCH':
+      return 409;
     case 'HA_COORD_OUTCOME_UNKNOWN':
     case 'HA_COORD_COMPACTED':
     case 'HA_LEASE_LOST':
@@ -23,6 +26,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'HA_OPERATION_TIMEOUT':
     case 'HA_RESOURCE_START_FAILED':
     case 'HA_RESOURCE_STOP_FAILED':
+    case 'HA_MIRROR_PROTOCOL':
     case 'HA_INTERNAL':
       return 500;
   }

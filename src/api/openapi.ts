@@ -131,6 +131,13 @@ export function openApiDocument(): Json {
           responses: { '200': json(ref('EventsResponse'), 'events'), ...errorResponses(400, 503) },
         },
       },
+      '/v1/mirrors': {
+        get: {
+          operationId: 'listMirrors',
+          summary: 'Mirror resources: state, lag, diff %, pending bytes, resync progress (as published by each active)',
+          responses: { '200': json(ref('MirrorsResponse'), 'mirrors'), ...errorResponses(503) },
+        },
+      },
       '/v1/events/stream': {
         get: {
           operationId: 'streamEvents',

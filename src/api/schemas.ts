@@ -8,6 +8,7 @@ import {
   FailureRecordSchema,
   GroupStatusSchema,
   JournalEntrySchema,
+  MirrorSyncRecordSchema,
   MoveIntentSchema,
   ResourceStatusSchema,
 } from '../domain/state.js';
@@ -251,6 +252,20 @@ export const EventItemSchema = ClusterEventSchema.extend({
 });
 export type EventItem = z.infer<typeof EventItemSchema>;
 
+/** One mirror resource as its active node last published it, with the derived state. */
+export const MirrorViewSchema = z.strictObject({
+  state: z.enum(['synced', 'syncing', 'degraded', 'broken', 'stale']),
+  /** Share of the data not yet on the worst standby, percent. */
+  diffPercent: z.number(),
+  /** The record is older than 30 s (its active may be gone). */
+  recordAgeMs: z.number(),
+  record: MirrorSyncRecordSchema,
+});
+export type MirrorView = z.infer<typeof MirrorViewSchema>;
+
+export const MirrorsResponseSchema = z.strictObject({ mirrors: z.array(MirrorViewSchema) });
+export type MirrorsResponse = z.infer<typeof MirrorsResponseSchema>;
+
 export const EventsResponseSchema = z.strictObject({
   events: z.array(EventItemSchema),
   /** Store revision the list was read at. */
@@ -419,6 +434,8 @@ export const responseSchemas = {
   CleanupResponse: CleanupResponseSchema,
   EventItem: EventItemSchema,
   EventsResponse: EventsResponseSchema,
+  MirrorView: MirrorViewSchema,
+  MirrorsResponse: MirrorsResponseSchema,
   WhyResponse: WhyResponseSchema,
   ConfigResponse: ConfigResponseSchema,
   ConfigValidateResponse: ConfigValidateResponseSchema,

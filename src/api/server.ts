@@ -15,6 +15,7 @@ import { findGroup, findNode, groupView, nodeViews, observeCluster, readStoredCo
 import { registerConsoleRoute } from './console-route.js';
 import { registerMetricsRoute } from './metrics-route.js';
 import { openApiDocument } from './openapi.js';
+import { registerMirrorsRoute } from './mirrors-route.js';
 import { registerReportRoute } from './report.js';
 import {
   CleanupRequestSchema,
@@ -217,6 +218,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', async () => openApiDocument());
 
   registerReportRoute(app, { coord, cluster, self, clock });
+  registerMirrorsRoute(app, { coord, cluster, clock });
   registerMetricsRoute(app, deps.metrics);
   registerConsoleRoute(app);
 

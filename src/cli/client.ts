@@ -10,6 +10,7 @@ import {
   EventsResponseSchema,
   GroupViewSchema,
   MaintenanceResponseSchema,
+  MirrorsResponseSchema,
   MoveAcceptedSchema,
   NodeStandbyResponseSchema,
   ReportResponseSchema,
@@ -24,6 +25,7 @@ import {
   type GroupView,
   type MaintenanceRequest,
   type MaintenanceResponse,
+  type MirrorsResponse,
   type MoveAccepted,
   type NodeStandbyResponse,
   type ReportResponse,
@@ -114,6 +116,9 @@ export class ApiClient {
   }
   events(q: { readonly limit?: number; readonly after?: number } = {}, o: CallOpts = {}): Promise<EventsResponse> {
     return this.call('GET', `/v1/events${query(q)}`, EventsResponseSchema, undefined, o);
+  }
+  mirrors(o: CallOpts = {}): Promise<MirrorsResponse> {
+    return this.call('GET', '/v1/mirrors', MirrorsResponseSchema, undefined, o);
   }
   why(group: string, limit: number | undefined, o: CallOpts = {}): Promise<WhyResponse> {
     return this.call('GET', `/v1/groups/${enc(group)}/why${query({ limit })}`, WhyResponseSchema, undefined, o);

@@ -6,7 +6,7 @@ import { ClusterError, isClusterError } from '../domain/errors.js';
 import { SystemClock, type Clock } from '../platform/clock.js';
 import { ApiClient } from './client.js';
 import { formatDuration } from './format.js';
-import { renderEventLine, renderEvents, renderGroup, renderJournal, renderReport, renderReportCsv, renderStatus } from './views.js';
+import { renderEventLine, renderEvents, renderGroup, renderJournal, renderMirrors, renderReport, renderReportCsv, renderStatus } from './views.js';
 
 /** Where the CLI writes and what it reads from its environment; injected so it can run in-process. */
 export interface CliIo {
@@ -298,6 +298,18 @@ export function buildProgram(io: CliIo): Command {
         if (io.signal?.aborted) break;
         await io.clock.sleep(500, io.signal).catch(() => undefined);
       }
+    });
+
+  program
+    .command('mirror')
+    .description('replicated directories (mirror resources)')
+    .command('status')
+    .description('state, lag, diff %, pending bytes and resync progress of every mirror, as its active last published them')
+    .action(async () => {
+      const { client, output } = globals();
+      const r = await client.mirrors(signalOpt);
+      if (output === 'json') printJson(r);
+      else out(renderMirrors(r, io.clock.wallNow()));
     });
 
   program

@@ -1,4 +1,4 @@
-import type { EventItem, GroupView, IncidentBody, ReportResponse, StatusResponse } from '../api/schemas.js';
+import type { EventItem, GroupView, IncidentBody, MirrorsResponse, ReportResponse, StatusResponse } from '../api/schemas.js';
 import type { JournalEntry } from '../domain/state.js';
 import { dash, describeActions, formatDuration, formatNines, formatTable, formatTime, formatUptime } from './format.js';
 
@@ -254,4 +254,31 @@ export function renderReportCsv(r: ReportResponse): string {
       .join(','),
   );
   return [CSV_HEADER.join(','), ...rows].join('\r\n') + '\r\n';
+}
+
+/** `halo mirror status`: one row per (mirror, standby). */
+export function renderMirrors(r: MirrorsResponse, now: number): string {
+  if (r.mirrors.length === 0) return 'no mirror has published its state (no mirror resource has been active yet)';
+  const rows: string[][] = [];
+  for (const m of r.mirrors) {
+    const rec = m.record;
+    const head = [`${rec.group}/${rec.resource}`, `${rec.mode} ${m.state}`, `${rec.node} @${rec.epoch}`, `${m.diffPercent}%`];
+    if (rec.standbys.length === 0) rows.push([...head, '-', '-', '-', '-', '-', '-', formatTime(rec.updatedAt)]);
+    for (const s of rec.standbys) {
+      const resync = s.resync
+        ? `${s.resync.totalBytes > 0 ? Math.round((s.resync.doneBytes / s.resync.totalBytes) * 100) : 100}%${s.resync.etaMs === null ? '' : ` eta ${formatDuration(s.resync.etaMs)}`}`
+        : '-';
+      rows.push([
+        ...head,
+        `${s.node}${rec.inSync.includes(s.node) ? ' (in sync)' : ''}`,
+        s.state,
+        s.state === 'broken' ? '-' : `${s.lagMs}ms`,
+        String(s.pendingBytes),
+        resync,
+        s.brokeAt === null ? '-' : `${formatDuration(Math.max(0, now - s.brokeAt))} ago`,
+        s.lastAckAt === null ? '-' : formatTime(s.lastAckAt),
+      ]);
+    }
+  }
+  return formatTable(['MIRROR', 'STATE', 'ACTIVE', 'DIFF', 'STANDBY', 'LINK', 'LAG', 'PENDING B', 'RESYNC', 'BROKEN', 'LAST UPDATE'], rows);
 }

@@ -69,6 +69,7 @@ export class Controller {
       standbyNodes: snap.standbyNodes,
       moves: snap.moves,
       drains: snap.drains,
+      mirrors: snap.mirrors,
     };
     const out = plan(input);
     for (const d of out.decisions) await this.apply(d, snap, signal);

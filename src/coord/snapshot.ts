@@ -3,6 +3,8 @@ import type { GroupId, NodeId, Revision } from '../domain/ids.js';
 import { GroupIdSchema, NodeIdSchema } from '../domain/ids.js';
 import { clusterKeys } from '../domain/keys.js';
 import {
+  MirrorSyncRecordSchema,
+  type MirrorSyncRecord,
   AssignmentSchema,
   ControllerRecordSchema,
   DrainReportSchema,
@@ -43,6 +45,8 @@ export interface ClusterSnapshot {
   readonly moves: ReadonlyMap<GroupId, Versioned<MoveIntent>>;
   /** Endpoint drain reports, per group and node. */
   readonly drains: ReadonlyMap<GroupId, ReadonlyMap<NodeId, DrainReport>>;
+  /** In-sync records of mirror resources, per group. */
+  readonly mirrors: ReadonlyMap<GroupId, readonly MirrorSyncRecord[]>;
   /** Records that did not parse: reported, never acted on. */
   readonly invalid: readonly string[];
 }
@@ -105,6 +109,7 @@ const decoders = {
   standby: new DecodeCache(StandbyIntentSchema),
   move: new DecodeCache(MoveIntentSchema),
   drain: new DecodeCache(DrainReportSchema),
+  mirror: new DecodeCache(MirrorSyncRecordSchema),
 };
 
 export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyValue>, revision: number): ClusterSnapshot {
@@ -131,6 +136,7 @@ export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyV
   const standbyNodes = new Set<NodeId>();
   const moves = new Map<GroupId, Versioned<MoveIntent>>();
   const drains = new Map<GroupId, Map<NodeId, DrainReport>>();
+  const mirrors = new Map<GroupId, MirrorSyncRecord[]>();
 
   for (const [key, kv] of entries) {
     if (key === k.config) config = read(kv, decoders.config);
@@ -172,6 +178,9 @@ export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyV
       const v = read(kv, decoders.move);
       const g = name(key.slice(`${k.intentsPrefix}move/`.length), GroupIdSchema);
       if (v && g) moves.set(g, v);
+    } else if (key.startsWith(k.mirrorPrefix)) {
+      const v = read(kv, decoders.mirror);
+      if (v) mirrors.set(v.value.group, [...(mirrors.get(v.value.group) ?? []), v.value]);
     }
   }
   return {
@@ -186,6 +195,7 @@ export function parseSnapshot(cluster: string, entries: ReadonlyMap<string, KeyV
     standbyNodes,
     moves,
     drains,
+    mirrors,
     invalid,
   };
 }

@@ -1,7 +1,8 @@
 import { candidateNodes, type GroupConfig, type HaloConfig } from '../domain/config.js';
 import { assertNever } from '../domain/errors.js';
 import type { GroupId, NodeId } from '../domain/ids.js';
-import type { FailureRecord, GroupStatus, NodeSession } from '../domain/state.js';
+import type { FailureRecord, GroupStatus, MirrorSyncRecord, NodeSession } from '../domain/state.js';
+import { mirrorBehind } from './mirror.js';
 
 /**
  * Which nodes may run a group, and whether a node has let go of it. Pure: every input,
@@ -19,6 +20,8 @@ export interface EligibilityView {
   /** Nodes in maintenance: nothing new is placed there. */
   readonly maintenanceNodes: ReadonlySet<NodeId>;
   readonly failures: readonly { readonly value: FailureRecord }[];
+  /** Published in-sync sets of the groups' mirror resources (absent: no mirror has served). */
+  readonly mirrors?: ReadonlyMap<GroupId, readonly MirrorSyncRecord[]>;
 }
 
 /** Why a node may not take a group; the first reason that applies, in this order. */
@@ -28,7 +31,9 @@ export type Ineligibility =
   | { readonly kind: 'no-session' }
   | { readonly kind: 'drained' }
   | { readonly kind: 'node-maintenance' }
-  | { readonly kind: 'failed'; readonly until: number; readonly reason: string };
+  | { readonly kind: 'failed'; readonly until: number; readonly reason: string }
+  /** A sync-mode mirror: the node is not known to hold every acknowledged write. */
+  | { readonly kind: 'mirror-behind'; readonly resource: string; readonly holders: readonly NodeId[] };
 
 /**
  * The failure record that makes `node` ineligible for `group` at `now`, if any. A record counts
@@ -55,6 +60,8 @@ export function whyIneligible(view: EligibilityView, group: GroupConfig, node: N
   if (view.maintenanceNodes.has(node)) return { kind: 'node-maintenance' };
   const f = activeFailure(view, group, node);
   if (f !== undefined) return { kind: 'failed', until: f.at + group.recovery.failureTimeoutMs, reason: f.reason };
+  const behind = mirrorBehind(group, node, view.mirrors?.get(group.name));
+  if (behind !== undefined) return { kind: 'mirror-behind', resource: behind.resource, holders: behind.holders };
   return undefined;
 }
 
@@ -78,6 +85,8 @@ export function describeIneligibility(node: NodeId, why: Ineligibility, now: num
       return `node "${node}" is in maintenance`;
     case 'failed':
       return `the group failed on node "${node}" (${why.reason}); it is ineligible for another ${why.until - now}ms or until cleanup`;
+    case 'mirror-behind':
+      return `node "${node}" is not known to hold every acknowledged write of sync mirror "${why.resource}" (in sync: ${why.holders.join(', ')}); set allowDataLoss to fail over anyway`;
     default:
       return assertNever(why);
   }

@@ -8,11 +8,13 @@ import type {
   DrainReport,
   FailureRecord,
   GroupStatus,
+  MirrorSyncRecord,
   MoveIntent,
   NodeSession,
   TransitionKind,
 } from '../domain/state.js';
 import { describeIneligibility, eligibleNodes, isReleased, whyIneligible, type EligibilityView } from './eligibility.js';
+import { describeLoss, mirrorLoss } from './mirror.js';
 
 /**
  * The controller's placement plan: a pure function from one snapshot of the store (plus the
@@ -52,6 +54,8 @@ export interface PlanInput {
   readonly moves: ReadonlyMap<GroupId, Versioned<MoveIntent>>;
   /** Endpoint drain reports, per group and node (see DrainReport). */
   readonly drains: ReadonlyMap<GroupId, ReadonlyMap<NodeId, DrainReport>>;
+  /** mirror/<group>/<resource> records (absent: no mirror resource has served). */
+  readonly mirrors?: ReadonlyMap<GroupId, readonly MirrorSyncRecord[]>;
 }
 
 /**
@@ -80,6 +84,8 @@ export const ReasonCodes = [
   'NODE_MAINTENANCE',
   'WAITING_FOR_RELEASE',
   'NO_ELIGIBLE_NODE',
+  /** Only nodes missing acknowledged writes of a sync mirror could take the group. */
+  'WAITING_FOR_MIRROR',
   'TRANSITION_COMPLETED',
   'NODE_LOST',
   'WAITING_FOR_NODE',
@@ -156,6 +162,33 @@ export interface GroupRule {
 
 const wait = (code: ReasonCode, message: string, recheckAfterMs?: number): RuleOutcome =>
   recheckAfterMs === undefined ? { reason: { code, message } } : { reason: { code, message }, recheckAfterMs };
+
+/**
+ * NO_ELIGIBLE_NODE, or WAITING_FOR_MIRROR naming the mirror when a node would be eligible but for
+ * a sync mirror's in-sync set (so `halo why` says the group waits for data, not for nodes).
+ */
+function noEligible(ctx: GroupContext, message: string, except?: NodeId): RuleOutcome {
+  for (const n of candidateNodes(ctx.input.config, ctx.group)) {
+    if (n === except) continue;
+    const why = whyIneligible(ctx.view, ctx.group, n);
+    if (why?.kind === 'mirror-behind') {
+      return wait('WAITING_FOR_MIRROR', `${message}: ${describeIneligibility(n, why, ctx.input.now)}`, ctx.input.config.timing.reconcileIntervalMs);
+    }
+  }
+  return wait('NO_ELIGIBLE_NODE', message);
+}
+
+/** Events recording what a failover to `to` may lose on mirrors that are not in sync there. */
+function lossEvents(ctx: GroupContext, to: NodeId, epoch: number): ClusterEventDraft[] {
+  return mirrorLoss(ctx.group, to, ctx.input.mirrors?.get(ctx.group.name)).map((l) => ({
+    kind: 'mirror-data-loss',
+    node: to,
+    group: ctx.group.name,
+    resource: l.resource,
+    epoch,
+    message: describeLoss(l, ctx.input.now),
+  }));
+}
 
 function released(ctx: GroupContext, node: NodeId): boolean {
   const epoch = ctx.current?.value.epoch ?? 0;
@@ -326,14 +359,14 @@ const transitionRule: GroupRule = {
       target = pool[0] ?? ctx.eligible[0];
     }
     if (target === undefined) {
-      return wait('NO_ELIGIBLE_NODE', `${t.kind} from "${t.from}": "${t.from}" released the group but no node is eligible to take it`);
+      return noEligible(ctx, `${t.kind} from "${t.from}": "${t.from}" released the group but no node is eligible to take it`);
     }
     const to = target;
     const planned = PLANNED.has(t.kind);
     return activate(ctx, to, {
       code: 'TRANSITION_COMPLETED',
       message: `${t.kind} from "${t.from}" to "${to}": "${t.from}" released the group`,
-      events: (epoch) => [event(ctx, planned ? 'switched-over' : 'failed-over', to, epoch, `${t.kind} from ${t.from} to ${to} (${t.reason})`)],
+      events: (epoch) => [event(ctx, planned ? 'switched-over' : 'failed-over', to, epoch, `${t.kind} from ${t.from} to ${to} (${t.reason})`), ...lossEvents(ctx, to, epoch)],
     });
   },
 };
@@ -349,13 +382,14 @@ const activeLostRule: GroupRule = {
       return wait('WAITING_FOR_NODE', `active node "${x}" has no live session; redundancy "none" waits for it to return`);
     }
     const target = ctx.eligible[0];
-    if (target === undefined) return wait('NO_ELIGIBLE_NODE', `active node "${x}" has no live session and no node is eligible to take over`);
+    if (target === undefined) return noEligible(ctx, `active node "${x}" has no live session and no node is eligible to take over`, x);
     return activate(ctx, target, {
       code: 'NODE_LOST',
       message: `active node "${x}" has no live session; failing over to "${target}"`,
       events: (epoch) => [
         event(ctx, 'node-lost', x, cur.epoch, `node ${x} lost its session while active for ${ctx.group.name}`),
         event(ctx, 'failed-over', target, epoch, `failed over from ${x} to ${target}: node lost`),
+        ...lossEvents(ctx, target, epoch),
       ],
     });
   },
@@ -504,7 +538,7 @@ const placeRule: GroupRule = {
     const cur = ctx.current?.value;
     if (cur !== undefined && (cur.active !== null || cur.transition !== null)) return undefined;
     const target = ctx.eligible[0];
-    if (target === undefined) return wait('NO_ELIGIBLE_NODE', 'the group is not active anywhere and no node is eligible');
+    if (target === undefined) return noEligible(ctx, 'the group is not active anywhere and no node is eligible');
     return activate(ctx, target, {
       code: 'PLACED',
       message: `placing the group on "${target}"`,
@@ -567,6 +601,7 @@ function eligibilityView(input: PlanInput): EligibilityView {
     standbyNodes: input.standbyNodes,
     maintenanceNodes: input.maintenance.nodes,
     failures: input.failures,
+    ...(input.mirrors ? { mirrors: input.mirrors } : {}),
   };
 }
 

@@ -52,6 +52,17 @@ export const MonitorConfigSchema = z.discriminatedUnion('kind', [
 ]);
 export type MonitorConfig = z.infer<typeof MonitorConfigSchema>;
 
+/** Fields every resource type has (the group runner relies on them). */
+const ResourceCommon = {
+  /** Time for the resource to become ready (readiness monitor passing) before start counts as failed. */
+  startTimeoutMs: ms(100, 3_600_000).default(10_000),
+  /** Grace period after SIGTERM to the process group before SIGKILL (process); time to stop (others). */
+  stopTimeoutMs: ms(0, 3_600_000).default(5_000),
+  /** A monitor that must pass once before the resource counts as started. */
+  readiness: MonitorConfigSchema.optional(),
+  monitors: z.array(MonitorConfigSchema).default([]),
+};
+
 export const ProcessResourceSchema = z.strictObject({
   name: ResourceIdSchema,
   type: z.literal('process'),
@@ -59,13 +70,7 @@ export const ProcessResourceSchema = z.strictObject({
   args: z.array(z.string()).default([]),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'), z.string()).default({}),
   cwd: z.string().min(1).optional(),
-  /** Time for the process to become ready (readiness monitor passing) before start counts as failed. */
-  startTimeoutMs: ms(100, 3_600_000).default(10_000),
-  /** Grace period after SIGTERM to the process group before SIGKILL. */
-  stopTimeoutMs: ms(0, 3_600_000).default(5_000),
-  /** A monitor that must pass once before the resource counts as started. */
-  readiness: MonitorConfigSchema.optional(),
-  monitors: z.array(MonitorConfigSchema).default([]),
+  ...ResourceCommon,
 });
 export type ProcessResourceConfig = z.infer<typeof ProcessResourceSchema>;
 
@@ -125,7 +130,37 @@ export const OcfResourceSchema = z.strictObject({
 });
 export type OcfResourceConfig = z.infer<typeof OcfResourceSchema>;
 
-export const ResourceConfigSchema = z.discriminatedUnion('type', [ProcessResourceSchema, VipResourceSchema, OcfResourceSchema]);
+
+/**
+ * A directory replicated from the group's active node to its other nodes over TCP (see
+ * docs/mirror.md). Every node of the group runs a receiver on `port` while it is not active.
+ */
+export const MirrorResourceSchema = z.strictObject({
+  name: ResourceIdSchema,
+  type: z.literal('mirror'),
+  /** Absolute path of the mirrored directory (the same path on every node). */
+  path: z.string().regex(/^\/./, 'expected an absolute directory path'),
+  /**
+   * async: changes are shipped as they are detected (lag reported). sync: in addition, an
+   * application fsync (through the fsync shim) returns only once a standby holds the data.
+   */
+  mode: z.enum(['sync', 'async']).default('async'),
+  /** TCP port of the receiver on every node (listening on the node's address). */
+  port: z.number().int().min(1).max(65535),
+  /**
+   * sync mode: allow failover to a node not known to hold every acknowledged write (the event
+   * records what may be lost). Default false: the group waits for an in-sync node.
+   */
+  allowDataLoss: z.boolean().default(false),
+  /** Time between change scans on the active. */
+  scanIntervalMs: ms(5, 60_000).default(50),
+  /** sync mode: how long an fsync waits for a standby before that standby leaves the in-sync set. */
+  syncTimeoutMs: ms(10, 600_000).default(5000),
+  ...ResourceCommon,
+});
+export type MirrorResourceConfig = z.infer<typeof MirrorResourceSchema>;
+
+export const ResourceConfigSchema = z.discriminatedUnion('type', [ProcessResourceSchema, VipResourceSchema, OcfResourceSchema, MirrorResourceSchema]);
 export type ResourceConfig = z.infer<typeof ResourceConfigSchema>;
 
 export const RecoveryPolicySchema = z.strictObject({

@@ -16,6 +16,9 @@ export const ErrorCodes = {
   HA_RESOURCE_START_FAILED: 'resource failed to start',
   HA_RESOURCE_STOP_FAILED: 'resource failed to stop',
   HA_PERMISSION: 'insufficient privileges',
+  HA_MIRROR_STALE_EPOCH: 'mirror change refused: its epoch is older than one this replica has accepted',
+  HA_MIRROR_PROTOCOL: 'mirror peer sent an invalid frame',
+  HA_MIRROR_UNAVAILABLE: 'mirror peer could not be reached or closed the connection',
   HA_INTERNAL: 'internal error',
 } as const;
 
@@ -26,6 +29,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'HA_COORD_OUTCOME_UNKNOWN',
   'HA_CONFLICT',
   'HA_AGENT_TIMEOUT',
+  'HA_MIRROR_UNAVAILABLE',
 ]);
 
 export class ClusterError extends Error {

@@ -1,4 +1,4 @@
-import type { GroupId, NodeId } from './ids.js';
+import type { GroupId, NodeId, ResourceId } from './ids.js';
 
 /** Every coordinator key halo uses, relative to one cluster's prefix. */
 export function clusterKeys(cluster: string) {
@@ -23,6 +23,8 @@ export function clusterKeys(cluster: string) {
     maintenanceNode: (n: NodeId) => `${p}intents/maintenance/node/${n}`,
     standby: (n: NodeId) => `${p}intents/standby/${n}`,
     move: (g: GroupId) => `${p}intents/move/${g}`,
+    mirrorPrefix: `${p}mirror/`,
+    mirror: (g: GroupId, r: ResourceId) => `${p}mirror/${g}/${r}`,
     eventsPrefix: `${p}events/`,
     journalPrefix: `${p}journal/`,
     journal: (g: GroupId) => `${p}journal/${g}/`,

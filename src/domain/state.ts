@@ -188,6 +188,11 @@ export const EventKindSchema = z.enum([
   'node-standby',
   'cleanup',
   'waiting',
+  /** A returning node's divergent mirror files were moved to its quarantine directory. */
+  'mirror-quarantined',
+  /** A failover went to a node not known to hold every acknowledged mirror write (allowDataLoss). */
+  'mirror-data-loss',
+  'mirror-out-of-sync',
 ]);
 export type EventKind = z.infer<typeof EventKindSchema>;
 
@@ -215,3 +220,39 @@ export const JournalEntrySchema = z.strictObject({
   revision: z.number().int(),
 });
 export type JournalEntry = z.infer<typeof JournalEntrySchema>;
+
+/**
+ * What the active node of a mirror resource publishes about its standbys. Key:
+ * mirror/<group>/<resource>; not bound to a lease, so it outlives the active that wrote it.
+ *
+ * Safety contract (sync mode): the active writes a record without a standby BEFORE it
+ * acknowledges any application fsync that standby does not hold, and writes its own first record
+ * (inSync empty, at its epoch) before it serves at all. So every node listed in `inSync` of the
+ * newest record holds every acknowledged write, and the last writer (`node`) does too.
+ */
+export const MirrorSyncRecordSchema = z.strictObject({
+  group: GroupIdSchema,
+  resource: ResourceIdSchema,
+  epoch: EpochSchema,
+  /** The active node that wrote the record. */
+  node: NodeIdSchema,
+  mode: z.enum(['sync', 'async']),
+  inSync: z.array(NodeIdSchema),
+  /** Bytes in the mirrored directory (for the diff percentage). */
+  totalBytes: z.number().min(0).default(0),
+  standbys: z.array(
+    z.strictObject({
+      node: NodeIdSchema,
+      state: z.enum(['synced', 'syncing', 'broken']),
+      pendingBytes: z.number().int().min(0),
+      /** Oldest change not yet on that standby (wall-clock ms), null when none. */
+      behindSinceAt: z.number().nullable(),
+      lagMs: z.number().min(0).default(0),
+      lastAckAt: z.number().nullable().default(null),
+      brokeAt: z.number().nullable().default(null),
+      resync: z.strictObject({ doneBytes: z.number().min(0), totalBytes: z.number().min(0), etaMs: z.number().nullable() }).nullable().default(null),
+    }),
+  ),
+  updatedAt: z.number(),
+});
+export type MirrorSyncRecord = z.infer<typeof MirrorSyncRecordSchema>;

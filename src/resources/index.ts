@@ -1,10 +1,12 @@
-import type { ResourceConfig } from '../domain/config.js';
-import { assertNever } from '../domain/errors.js';
+import type { MirrorResourceConfig, ResourceConfig } from '../domain/config.js';
+import { assertNever, ClusterError } from '../domain/errors.js';
 import { OcfAgent } from './ocf/agent.js';
 import { ProcessAgent } from './process/agent.js';
 import { VipAgent } from './vip/agent.js';
 import type { ResourceAgent } from './types.js';
 
+export { MirrorAgent } from './mirror/agent.js';
+export type { MirrorNodeDeps, MirrorNodeStatus } from './mirror/agent.js';
 export { ProcessAgent, GUARD_SCRIPT } from './process/agent.js';
 export { VipAgent } from './vip/agent.js';
 export { OcfAgent } from './ocf/agent.js';
@@ -15,9 +17,14 @@ export type { ActionResult, Observation, ResourceAgent, ResourceContext } from '
 
 /**
  * Builds the resource agent for `cfg`. `vars` holds per-node values (`HALO_NODE_ADDRESS`,
- * `HALO_NODE`) substituted into the resource's env, command and args.
+ * `HALO_NODE`) substituted into the resource's env, command and args; `opts.mirror` gives the
+ * node's (long-lived) agent of a mirror resource.
  */
-export function makeResourceAgent(cfg: ResourceConfig, vars: Record<string, string> = {}): ResourceAgent {
+export function makeResourceAgent(
+  cfg: ResourceConfig,
+  vars: Record<string, string> = {},
+  opts: { readonly mirror?: (cfg: MirrorResourceConfig) => ResourceAgent } = {},
+): ResourceAgent {
   switch (cfg.type) {
     case 'process':
       return new ProcessAgent(cfg, vars);
@@ -25,6 +32,9 @@ export function makeResourceAgent(cfg: ResourceConfig, vars: Record<string, stri
       return new VipAgent(cfg, vars);
     case 'ocf':
       return new OcfAgent(cfg, vars);
+    case 'mirror':
+      if (!opts.mirror) throw new ClusterError('HA_INTERNAL', `mirror resource "${cfg.name}" needs the agent's mirror service`);
+      return opts.mirror(cfg);
     default:
       return assertNever(cfg);
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { HaloConfigSchema, type HaloConfig } from '../../src/domain/config.js';
-import { parseGroupId, parseNodeId, parseRevision, type GroupId, type NodeId, type Revision } from '../../src/domain/ids.js';
-import type { Assignment, DrainReport, FailureRecord, GroupStatus, MoveIntent, NodeSession, TransitionKind } from '../../src/domain/state.js';
+import { parseGroupId, parseNodeId, parseResourceId, parseRevision, type GroupId, type NodeId, type Revision } from '../../src/domain/ids.js';
+import type { Assignment, DrainReport, FailureRecord, GroupStatus, MirrorSyncRecord, MoveIntent, NodeSession, TransitionKind } from '../../src/domain/state.js';
 import type { ControllerAction, GroupDecision, PlanInput, PlanOutput, Versioned } from '../../src/core/plan.js';
 
 /** Typed builders for controller snapshots. Names are plain strings here and parsed once. */
@@ -19,6 +19,8 @@ export interface GroupSpec {
   readonly failureTimeoutMs?: number;
   /** An http endpoint with this drainTimeoutMs (ports fixed per group index). */
   readonly endpointDrainMs?: number;
+  /** Adds a mirror resource named 'data' (port 7600). */
+  readonly mirror?: { readonly mode: 'sync' | 'async'; readonly allowDataLoss?: boolean };
 }
 
 export interface AssignmentSpec {
@@ -50,6 +52,7 @@ export class ClusterBuilder {
   private readonly standbyNodes = new Set<NodeId>();
   private readonly moves = new Map<GroupId, Versioned<MoveIntent>>();
   private readonly drains = new Map<GroupId, Map<NodeId, DrainReport>>();
+  private readonly mirrors = new Map<GroupId, MirrorSyncRecord[]>();
 
   private rev(): Revision {
     this.nextRevision += 1;
@@ -176,6 +179,26 @@ export class ClusterBuilder {
     return this;
   }
 
+  /** mirror/<group>/data as the active `node` published it at `epoch`. */
+  withMirrorRecord(
+    group: string,
+    r: { readonly node: string; readonly epoch: number; readonly inSync: readonly string[]; readonly mode?: 'sync' | 'async'; readonly standbys?: MirrorSyncRecord['standbys'] },
+  ): this {
+    const rec: MirrorSyncRecord = {
+      group: g(group),
+      resource: parseResourceId('data'),
+      epoch: r.epoch,
+      node: n(r.node),
+      mode: r.mode ?? 'sync',
+      inSync: r.inSync.map(n),
+      totalBytes: 0,
+      standbys: r.standbys ?? [],
+      updatedAt: this.now - 100,
+    };
+    this.mirrors.set(g(group), [...(this.mirrors.get(g(group)) ?? []), rec]);
+    return this;
+  }
+
   config(): HaloConfig {
     return HaloConfigSchema.parse({
       cluster: 'test',
@@ -187,7 +210,10 @@ export class ClusterBuilder {
         ...(spec.standbys === undefined ? {} : { standbys: spec.standbys }),
         ...(spec.failback === undefined ? {} : { failback: spec.failback }),
         ...(spec.failureTimeoutMs === undefined ? {} : { recovery: { failureTimeoutMs: spec.failureTimeoutMs } }),
-        resources: [{ name: 'app', type: 'process', command: 'true' }],
+        resources: [
+          { name: 'app', type: 'process', command: 'true' },
+          ...(spec.mirror ? [{ name: 'data', type: 'mirror', path: '/srv/data', port: 7600, mode: spec.mirror.mode, allowDataLoss: spec.mirror.allowDataLoss ?? false }] : []),
+        ],
         ...(spec.endpointDrainMs === undefined
           ? {}
           : { endpoints: [{ name: 'front', mode: 'http', port: 9000 + gi, backendPort: 8000 + gi, drainTimeoutMs: spec.endpointDrainMs }] }),
@@ -208,6 +234,7 @@ export class ClusterBuilder {
       standbyNodes: new Set(this.standbyNodes),
       moves: new Map(this.moves),
       drains: new Map([...this.drains].map(([k, v]) => [k, new Map(v)])),
+      ...(this.mirrors.size > 0 ? { mirrors: new Map(this.mirrors) } : {}),
     };
   }
 }

@@ -1,0 +1,105 @@
+import { join } from 'node:path';
+import type { Coordinator } from '../coord/coordinator.js';
+import { candidateNodes, type HaloConfig, type MirrorResourceConfig } from '../domain/config.js';
+import { ClusterError } from '../domain/errors.js';
+import type { GroupId, NodeId } from '../domain/ids.js';
+import { clusterKeys } from '../domain/keys.js';
+import type { ClusterEvent } from '../domain/state.js';
+import { appendEvent } from '../observability/events.js';
+import { ensureFsyncShim } from '../mirror/sync-socket.js';
+import { MirrorAgent } from '../resources/mirror/agent.js';
+
+export interface MirrorServiceDeps {
+  readonly config: HaloConfig;
+  readonly node: NodeId;
+  readonly coord: Coordinator;
+  /** The node's state directory; each mirror keeps its journal and fsync socket under <group>/<resource>. */
+  readonly stateDir: string;
+  readonly log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+/**
+ * The node's mirror resources: one long-lived MirrorAgent per (group, mirror resource) of every
+ * group this node is a candidate for. Each serves as a standby (receiver) from start(); the group
+ * runner gets the same object through `agentFor` and turns it into the active when it starts the
+ * resource. Receiver events (quarantine) become cluster events.
+ */
+export class MirrorService {
+  private readonly agents = new Map<string, MirrorAgent>();
+
+  constructor(private readonly deps: MirrorServiceDeps) {}
+
+  /** Where the fsync shim is compiled (sync-mode mirrors): LD_PRELOAD this for the application. */
+  get shimPath(): string {
+    return join(this.deps.stateDir, 'mirror', 'halo-fsync.so');
+  }
+
+  agentFor(r: MirrorResourceConfig): MirrorAgent {
+    const cfg = this.deps.config;
+    const group = cfg.groups.find((g) => g.resources.some((x) => x === r || (x.type === 'mirror' && x.name === r.name && x.path === r.path)));
+    if (!group) throw new ClusterError('HA_INTERNAL', `mirror resource "${r.name}" belongs to no group`);
+    const key = `${group.name}/${r.name}`;
+    const existing = this.agents.get(key);
+    if (existing) return existing;
+    const self = cfg.nodes.find((n) => n.name === this.deps.node);
+    const peers = candidateNodes(cfg, group)
+      .filter((n) => n !== this.deps.node)
+      .map((n) => ({ name: n, host: cfg.nodes.find((x) => x.name === n)?.address ?? '127.0.0.1', port: r.port }));
+    const keys = clusterKeys(cfg.cluster);
+    const agent = new MirrorAgent(r, {
+      node: this.deps.node,
+      group: group.name,
+      address: self?.address ?? '127.0.0.1',
+      peers,
+      metaDir: join(this.deps.stateDir, group.name, r.name),
+      publish: async (rec) => {
+        await this.deps.coord.put(keys.mirror(group.name, r.name), JSON.stringify(rec));
+      },
+      onEvent: (e) => {
+        if (e.kind === 'quarantined') {
+          this.event(group.name, r, 'mirror-quarantined', `${e.paths.length} divergent file(s) of ${r.path} set aside in ${e.dir} before resync at epoch ${e.epoch}: ${e.paths.slice(0, 10).join(', ')}${e.paths.length > 10 ? ', ...' : ''}`, e.epoch);
+        } else if (e.kind === 'in-sync' && !e.inSync) {
+          this.event(group.name, r, 'mirror-out-of-sync', `standby ${e.standby} left the in-sync set of ${r.path}`, null);
+        } else if (e.kind === 'link-down') {
+          this.deps.log.warn({ group: group.name, resource: r.name, standby: e.standby, code: e.code }, `mirror link down: ${e.message}`);
+        }
+      },
+    });
+    this.agents.set(key, agent);
+    return agent;
+  }
+
+  /** Start receivers for every mirror of every group this node may run; compile the shim if needed. */
+  async start(): Promise<void> {
+    const cfg = this.deps.config;
+    let sync = false;
+    for (const g of cfg.groups) {
+      if (!candidateNodes(cfg, g).includes(this.deps.node)) continue;
+      for (const r of g.resources) {
+        if (r.type !== 'mirror') continue;
+        sync ||= r.mode === 'sync';
+        try {
+          await this.agentFor(r).serveStandby();
+        } catch (e) {
+          this.deps.log.warn({ group: g.name, resource: r.name, err: e instanceof Error ? e.message : String(e) }, 'mirror receiver could not start');
+        }
+      }
+    }
+    if (sync) {
+      try {
+        await ensureFsyncShim(join(this.deps.stateDir, 'mirror'));
+      } catch (e) {
+        this.deps.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'fsync shim unavailable: sync-mode applications cannot preload it');
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.agents.values()].map((a) => a.close()));
+  }
+
+  private event(group: GroupId, r: MirrorResourceConfig, kind: ClusterEvent['kind'], message: string, epoch: number | null): void {
+    const ev: ClusterEvent = { at: Date.now(), kind, node: this.deps.node, group, resource: r.name, message, epoch };
+    void appendEvent(this.deps.coord, this.deps.config.cluster, ev).catch(() => undefined);
+  }
+}

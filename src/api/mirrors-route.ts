@@ -1,0 +1,37 @@
+import type { FastifyInstance } from 'fastify';
+import type { Coordinator } from '../coord/coordinator.js';
+import { diffPercent, mirrorState } from '../core/mirror.js';
+import { clusterKeys } from '../domain/keys.js';
+import { MirrorSyncRecordSchema, type MirrorSyncRecord } from '../domain/state.js';
+import type { Clock } from '../platform/clock.js';
+import type { MirrorsResponse, MirrorView } from './schemas.js';
+
+/** A record not refreshed for this long is reported stale (its active published every <= 10 s). */
+const STALE_AFTER_MS = 30_000;
+
+export function mirrorView(rec: MirrorSyncRecord, now: number): MirrorView {
+  const age = Math.max(0, now - rec.updatedAt);
+  const state = age > STALE_AFTER_MS ? 'stale' : mirrorState(rec.mode, rec.standbys.map((s) => ({ state: s.state, inSync: rec.inSync.includes(s.node) })));
+  const worst = rec.standbys.reduce((a, s) => Math.max(a, s.state === 'broken' ? rec.totalBytes : s.pendingBytes), 0);
+  return { state, diffPercent: diffPercent(worst, rec.totalBytes), recordAgeMs: age, record: rec };
+}
+
+/** GET /v1/mirrors: every mirror resource's last published record with its derived state. */
+export function registerMirrorsRoute(app: FastifyInstance, deps: { readonly coord: Coordinator; readonly cluster: string; readonly clock: Clock }): void {
+  app.get('/v1/mirrors', async (): Promise<MirrorsResponse> => {
+    const { items } = await deps.coord.list(clusterKeys(deps.cluster).mirrorPrefix);
+    const now = deps.clock.wallNow();
+    const mirrors: MirrorView[] = [];
+    for (const kv of items) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(kv.value);
+      } catch {
+        continue;
+      }
+      const r = MirrorSyncRecordSchema.safeParse(raw);
+      if (r.success) mirrors.push(mirrorView(r.data, now));
+    }
+    return { mirrors };
+  });
+}

@@ -1,0 +1,110 @@
+import type { GroupConfig, MirrorResourceConfig } from '../domain/config.js';
+import type { NodeId, ResourceId } from '../domain/ids.js';
+import type { MirrorSyncRecord } from '../domain/state.js';
+
+/**
+ * Pure rules of the mirror resource: which node may take a group without losing acknowledged
+ * writes, and how a mirror's state is summarised. No clock, no I/O: `now` is passed in.
+ */
+
+export type MirrorState = 'synced' | 'syncing' | 'degraded' | 'broken' | 'stale';
+
+export interface MirrorLinkView {
+  readonly state: 'synced' | 'syncing' | 'broken';
+  readonly inSync: boolean;
+}
+
+/**
+ * The state of a mirror as seen from its active node:
+ * - synced: every standby holds everything (sync mode: and is in the in-sync set);
+ * - syncing: every standby is connected, some are catching up (resync or async lag);
+ * - degraded: some standby is unreachable but another one is synced (sync: in sync);
+ * - broken: no standby is synced (sync mode: no standby holds every acknowledged write), or there
+ *   is no standby at all.
+ * `stale` is the state of a standby copy that no active feeds (see `replicaState`).
+ */
+export function mirrorState(mode: MirrorResourceConfig['mode'], links: readonly MirrorLinkView[]): MirrorState {
+  if (links.length === 0) return 'broken';
+  const good = (l: MirrorLinkView): boolean => l.state === 'synced' && (mode === 'async' || l.inSync);
+  const goodCount = links.filter(good).length;
+  if (goodCount === links.length) return 'synced';
+  if (links.every((l) => l.state !== 'broken')) return 'syncing';
+  return goodCount > 0 ? 'degraded' : 'broken';
+}
+
+/** A standby copy: 'stale' when no active has fed it for `staleAfterMs`, else 'synced'/'syncing'. */
+export function replicaState(connected: boolean, lastUpdateAt: number | null, resynced: boolean, now: number, staleAfterMs: number): MirrorState {
+  if (!connected && (lastUpdateAt === null || now - lastUpdateAt > staleAfterMs)) return 'stale';
+  return resynced ? 'synced' : 'syncing';
+}
+
+/** Share of the data not yet on the standby, in percent (0 when there is no data). */
+export function diffPercent(pendingBytes: number, totalBytes: number): number {
+  if (totalBytes <= 0) return pendingBytes > 0 ? 100 : 0;
+  return Math.min(100, Math.round((pendingBytes / totalBytes) * 10_000) / 100);
+}
+
+/** Sync-mode mirrors of a group whose failover is bound to the in-sync set. */
+export function guardedMirrors(group: GroupConfig): MirrorResourceConfig[] {
+  return group.resources.filter((r): r is MirrorResourceConfig => r.type === 'mirror' && r.mode === 'sync' && !r.allowDataLoss);
+}
+
+export interface MirrorBehind {
+  readonly resource: ResourceId;
+  /** Nodes known to hold every acknowledged write of that mirror. */
+  readonly holders: readonly NodeId[];
+}
+
+/**
+ * Why `node` may not take `group` without losing acknowledged writes, or undefined when it may:
+ * for each sync-mode mirror without allowDataLoss, the newest record must list `node` as in sync
+ * or name it as its writer. No record: the mirror never served, nothing was acknowledged.
+ */
+export function mirrorBehind(group: GroupConfig, node: NodeId, records: readonly MirrorSyncRecord[] | undefined): MirrorBehind | undefined {
+  for (const m of guardedMirrors(group)) {
+    const rec = newest((records ?? []).filter((r) => r.resource === m.name));
+    if (rec === undefined) continue;
+    if (rec.node === node || rec.inSync.includes(node)) continue;
+    return { resource: m.name, holders: [rec.node, ...rec.inSync] };
+  }
+  return undefined;
+}
+
+function newest(rs: readonly MirrorSyncRecord[]): MirrorSyncRecord | undefined {
+  let best: MirrorSyncRecord | undefined;
+  for (const r of rs) if (best === undefined || r.epoch > best.epoch || (r.epoch === best.epoch && r.updatedAt > best.updatedAt)) best = r;
+  return best;
+}
+
+export interface MirrorLoss {
+  readonly resource: ResourceId;
+  readonly bytes: number;
+  /** Changes made since this time (wall-clock ms) may be missing; null: unknown. */
+  readonly sinceAt: number | null;
+}
+
+/**
+ * What a failover to `node` may lose, per mirror that is not in sync there (async mirrors, and
+ * sync mirrors with allowDataLoss): the bytes the last active had not shipped to it and since when.
+ */
+export function mirrorLoss(group: GroupConfig, node: NodeId, records: readonly MirrorSyncRecord[] | undefined): MirrorLoss[] {
+  const out: MirrorLoss[] = [];
+  for (const m of group.resources) {
+    if (m.type !== 'mirror') continue;
+    const rec = newest((records ?? []).filter((r) => r.resource === m.name));
+    if (rec === undefined || rec.node === node || (rec.mode === 'sync' && rec.inSync.includes(node))) continue;
+    const sb = rec.standbys.find((s) => s.node === node);
+    if (sb === undefined) {
+      out.push({ resource: m.name, bytes: 0, sinceAt: null });
+      continue;
+    }
+    if (sb.pendingBytes === 0 && sb.behindSinceAt === null && sb.state === 'synced') continue;
+    out.push({ resource: m.name, bytes: sb.pendingBytes, sinceAt: sb.behindSinceAt ?? (sb.state === 'broken' ? rec.updatedAt : null) });
+  }
+  return out;
+}
+
+export function describeLoss(l: MirrorLoss, now: number): string {
+  const since = l.sinceAt === null ? 'an unknown time' : `${now - l.sinceAt} ms before the failover`;
+  return `mirror ${l.resource}: up to ${l.bytes} bytes not shipped, changes since ${since} may be missing`;
+}

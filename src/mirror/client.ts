@@ -1,0 +1,94 @@
+import { connect, type Socket } from 'node:net';
+import { ClusterError } from '../domain/errors.js';
+import { encodeFrame, FrameDecoder, parseWith, ResponseSchema, writeFrame, type Request, type Response } from './protocol.js';
+
+type Pending = { readonly resolve: (r: Response) => void; readonly reject: (e: unknown) => void };
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type RequestBody = DistributiveOmit<Request, 'id' | 'epoch'>;
+
+/**
+ * The active's end of one replication connection: pipelined requests, responses matched in
+ * order. An `error` response rejects with a ClusterError of its code; a closed connection
+ * rejects everything pending with HA_MIRROR_UNAVAILABLE.
+ */
+export class MirrorClient {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closedWith: ClusterError | null = null;
+
+  private constructor(
+    private readonly sock: Socket,
+    readonly epoch: number,
+  ) {
+    const dec = new FrameDecoder();
+    sock.on('data', (chunk: Buffer) => {
+      try {
+        for (const f of dec.push(chunk)) this.settle(parseWith(ResponseSchema, f.header, 'mirror response'));
+      } catch (e) {
+        this.close(e instanceof ClusterError ? e : new ClusterError('HA_MIRROR_PROTOCOL', String(e)));
+      }
+    });
+    sock.on('error', (e) => this.close(new ClusterError('HA_MIRROR_UNAVAILABLE', `mirror connection failed: ${e.message}`, { cause: e })));
+    sock.on('close', () => this.close(new ClusterError('HA_MIRROR_UNAVAILABLE', 'mirror connection closed')));
+  }
+
+  static async open(host: string, port: number, epoch: number, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<MirrorClient> {
+    const signal = AbortSignal.any([...(opts.signal ? [opts.signal] : []), AbortSignal.timeout(opts.timeoutMs ?? 3000)]);
+    const sock = await new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host, port });
+      const onAbort = (): void => {
+        s.destroy();
+        reject(new ClusterError('HA_MIRROR_UNAVAILABLE', `could not connect to mirror peer ${host}:${port} in time`));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      s.once('connect', () => {
+        signal.removeEventListener('abort', onAbort);
+        s.removeAllListeners('error');
+        resolve(s);
+      });
+      s.once('error', (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(new ClusterError('HA_MIRROR_UNAVAILABLE', `could not connect to mirror peer ${host}:${port}: ${e.message}`, { cause: e }));
+      });
+    });
+    sock.setNoDelay(true);
+    return new MirrorClient(sock, epoch);
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== null;
+  }
+
+  /** Send one request; resolves with its (non-error) response. */
+  async request(body: RequestBody, payload: readonly Buffer[] = []): Promise<Response> {
+    if (this.closedWith) throw this.closedWith;
+    const id = this.nextId++;
+    const p = new Promise<Response>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    // Rejected by close() while the frame is still being written: the caller sees the write error.
+    p.catch(() => undefined);
+    await writeFrame(this.sock, encodeFrame({ ...body, id, epoch: this.epoch }, payload));
+    return await p;
+  }
+
+  close(why: ClusterError = new ClusterError('HA_MIRROR_UNAVAILABLE', 'mirror connection closed')): void {
+    if (this.closedWith) return;
+    this.closedWith = why;
+    this.sock.destroy();
+    for (const p of this.pending.values()) p.reject(why);
+    this.pending.clear();
+  }
+
+  private settle(r: Response): void {
+    const p = this.pending.get(r.id) ?? (r.kind === 'error' ? this.pending.values().next().value : undefined);
+    if (!p) {
+      if (r.kind === 'error') this.close(new ClusterError(r.code, r.message));
+      return;
+    }
+    this.pending.delete(r.id);
+    if (r.kind === 'error') {
+      const err = new ClusterError(r.code, r.message);
+      p.reject(err);
+      this.close(err);
+    } else p.resolve(r);
+  }
+}

@@ -1,0 +1,88 @@
+import { execFile } from 'node:child_process';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ClusterError } from '../domain/errors.js';
+
+/**
+ * The agent's end of the fsync shim (native/halo-fsync.c): a unix socket on which the shim asks
+ * "S <absolute path>\n" after the application's fsync; the answer "OK <standbys>\n" is written
+ * only once `onSync` resolved (the standbys hold the data), "ERR <message>\n" otherwise. Requests
+ * on one connection are answered in order.
+ */
+export class SyncSocketServer {
+  private server: Server | null = null;
+
+  constructor(
+    readonly path: string,
+    private readonly onSync: (absPath: string) => Promise<readonly string[]>,
+  ) {}
+
+  async start(): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
+    await rm(this.path, { force: true });
+    const srv = createServer((sock) => {
+      let buf = '';
+      let chain: Promise<void> = Promise.resolve();
+      sock.setEncoding('utf8');
+      sock.on('data', (chunk: string) => {
+        buf += chunk;
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          chain = chain.then(async () => {
+            if (!line.startsWith('S ')) {
+              sock.write('ERR expected "S <path>"\n');
+              return;
+            }
+            try {
+              const held = await this.onSync(line.slice(2));
+              sock.write(`OK ${held.join(',')}\n`);
+            } catch (e) {
+              sock.write(`ERR ${(e instanceof Error ? e.message : String(e)).replace(/\n/g, ' ')}\n`);
+            }
+          });
+        }
+      });
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(this.path, () => {
+        srv.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = srv;
+  }
+
+  async stop(): Promise<void> {
+    const srv = this.server;
+    this.server = null;
+    if (srv) await new Promise<void>((resolve) => srv.close(() => resolve()));
+    await rm(this.path, { force: true });
+  }
+}
+
+const SHIM_SOURCE = fileURLToPath(new URL('../../../native/halo-fsync.c', import.meta.url));
+
+/**
+ * Path of the compiled fsync shim in `outDir`, compiling it with the system C compiler (`cc`)
+ * when it is missing or older than its source. HA_INTERNAL when no compiler is available.
+ */
+export async function ensureFsyncShim(outDir: string, opts: { signal?: AbortSignal } = {}): Promise<string> {
+  const out = join(outDir, 'halo-fsync.so');
+  const [src, bin] = await Promise.all([stat(SHIM_SOURCE), stat(out).catch(() => null)]);
+  if (bin && bin.mtimeMs >= src.mtimeMs) return out;
+  await mkdir(outDir, { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  try {
+    await promisify(execFile)('cc', ['-O2', '-shared', '-fPIC', '-Wall', '-o', tmp, SHIM_SOURCE, '-ldl'], { ...(opts.signal ? { signal: opts.signal } : {}) });
+  } catch (e) {
+    throw new ClusterError('HA_INTERNAL', `could not compile the fsync shim ${SHIM_SOURCE} with cc: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  await rename(tmp, out);
+  return out;
+}

@@ -1,0 +1,246 @@
+import { join } from 'node:path';
+import type { MirrorResourceConfig } from '../../domain/config.js';
+import { ClusterError } from '../../domain/errors.js';
+import type { GroupId, NodeId } from '../../domain/ids.js';
+import type { MirrorSyncRecord } from '../../domain/state.js';
+import { MirrorReceiver, type ReceiverEvent } from '../../mirror/receiver.js';
+import { Replica } from '../../mirror/replica.js';
+import { MirrorSource, type LinkStatus, type SourceEvent, type StandbyTarget } from '../../mirror/source.js';
+import { SyncSocketServer } from '../../mirror/sync-socket.js';
+import type { ActionResult, Observation, ResourceAgent, ResourceContext } from '../types.js';
+
+/**
+ * The `mirror` resource on one node. While the node is not the group's active it serves the
+ * directory as a standby (a MirrorReceiver on address:port). When the group runner starts the
+ * resource (this node became active at an epoch), the receiver is stopped, the replica is marked
+ * active at that epoch (its old journal can never be replayed over the application's writes), the
+ * first in-sync record of the epoch is published (nobody in sync yet), and only then does the
+ * source start shipping and the fsync socket start answering. Stopping reverses it.
+ */
+
+export interface MirrorNodeDeps {
+  readonly node: NodeId;
+  readonly group: GroupId;
+  /** Address the receiver listens on. */
+  readonly address: string;
+  /** The group's other nodes, where the active ships to. */
+  readonly peers: readonly (StandbyTarget & { readonly name: NodeId })[];
+  /** Per-resource state directory (journal, epoch file, quarantine, fsync socket). */
+  readonly metaDir: string;
+  /** Write mirror/<group>/<resource>; must resolve only once the store accepted it. */
+  readonly publish: (rec: MirrorSyncRecord) => Promise<void>;
+  readonly onEvent?: (e: ReceiverEvent | SourceEvent) => void;
+}
+
+export interface MirrorNodeStatus {
+  readonly role: 'active' | 'standby' | 'stopped';
+  readonly epoch: number;
+  readonly links: readonly LinkStatus[];
+  readonly receiver: ReturnType<MirrorReceiver['status']> | null;
+  readonly syncSocket: string;
+}
+
+export class MirrorAgent implements ResourceAgent {
+  private receiver: MirrorReceiver | null = null;
+  private source: MirrorSource | null = null;
+  private sync: SyncSocketServer | null = null;
+  private epoch = 0;
+  private inSync = new Set<NodeId>();
+  private publishTimer: NodeJS.Timeout | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+  private lastShape = '';
+  private lastPublishAt = 0;
+
+  constructor(
+    readonly config: MirrorResourceConfig,
+    private readonly deps: MirrorNodeDeps,
+  ) {}
+
+  /** Path of the unix socket the fsync shim talks to (HALO_MIRROR_SOCKET for the application). */
+  get syncSocketPath(): string {
+    return join(this.deps.metaDir, 'fsync.sock');
+  }
+
+  status(): MirrorNodeStatus {
+    return {
+      role: this.source ? 'active' : this.receiver ? 'standby' : 'stopped',
+      epoch: this.epoch,
+      links: this.source?.status() ?? [],
+      receiver: this.receiver?.status() ?? null,
+      syncSocket: this.syncSocketPath,
+    };
+  }
+
+  /** Serve as a standby (idempotent); not while active. */
+  serveStandby(): Promise<void> {
+    return this.serial(async () => await this.startReceiver());
+  }
+
+  private async startReceiver(): Promise<void> {
+    {
+      if (this.source || this.receiver) return;
+      const r = new MirrorReceiver({
+        dir: this.config.path,
+        metaDir: this.deps.metaDir,
+        host: this.deps.address,
+        port: this.config.port,
+        ...(this.deps.onEvent ? { onEvent: this.deps.onEvent } : {}),
+      });
+      await r.start();
+      this.receiver = r;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.serial(async () => {
+      await this.stopActive();
+      await this.receiver?.stop();
+      this.receiver = null;
+    });
+  }
+
+  async probe(_ctx: ResourceContext, signal?: AbortSignal): Promise<Observation> {
+    signal?.throwIfAborted();
+    if (this.source) return { kind: 'running', pid: null, startedAt: null, detail: `shipping ${this.config.path} at epoch ${this.epoch}` };
+    return { kind: 'stopped', detail: this.receiver ? 'standby (receiving)' : 'not serving' };
+  }
+
+  start(ctx: ResourceContext, signal?: AbortSignal): Promise<ActionResult> {
+    return this.serial(async () => {
+      if (this.source && this.epoch === ctx.epoch) return { ok: true, detail: 'already active' };
+      try {
+        signal?.throwIfAborted();
+        await this.stopActive();
+        await this.receiver?.stop();
+        this.receiver = null;
+        const replica = new Replica({ dir: this.config.path, metaDir: this.deps.metaDir });
+        await replica.open();
+        await replica.markActive(ctx.epoch);
+        await replica.close();
+        this.epoch = ctx.epoch;
+        this.inSync = new Set();
+        // Before anything is acknowledged at this epoch: nobody else holds this epoch's writes.
+        await this.deps.publish(this.record());
+        const source = new MirrorSource({
+          dir: this.config.path,
+          group: this.deps.group,
+          node: this.deps.node,
+          epoch: ctx.epoch,
+          mode: this.config.mode,
+          standbys: this.deps.peers,
+          scanIntervalMs: this.config.scanIntervalMs,
+          syncTimeoutMs: this.config.syncTimeoutMs,
+          beforeOutOfSync: async (standby) => {
+            const peer = this.peer(standby);
+            if (peer) this.inSync.delete(peer);
+            await this.deps.publish(this.record());
+          },
+          onEvent: (e) => {
+            const peer = e.kind === 'in-sync' && e.inSync ? this.peer(e.standby) : undefined;
+            if (peer) {
+              this.inSync.add(peer);
+              void this.deps.publish(this.record()).catch(() => undefined);
+            }
+            this.deps.onEvent?.(e);
+          },
+        });
+        this.source = source;
+        source.start();
+        if (this.config.mode === 'sync') {
+          const sync = new SyncSocketServer(this.syncSocketPath, async (p) => await source.syncPath(p));
+          await sync.start();
+          this.sync = sync;
+        }
+        this.publishTimer = setInterval(() => this.publishTick(), 250);
+        return { ok: true, detail: `active at epoch ${ctx.epoch}, shipping to ${this.deps.peers.map((p) => p.name).join(', ') || 'nobody'}` };
+      } catch (e) {
+        await this.stopActive().catch(() => undefined);
+        return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: e instanceof Error ? e.message : String(e) };
+      }
+    });
+  }
+
+  stop(_ctx: ResourceContext, signal?: AbortSignal): Promise<ActionResult> {
+    return this.serial(async () => {
+      try {
+        signal?.throwIfAborted();
+        const was = this.source !== null;
+        await this.stopActive();
+        if (was) await this.startReceiver();
+        return { ok: true, detail: was ? 'stopped shipping; serving as a standby' : 'not active' };
+      } catch (e) {
+        return { ok: false, code: 'HA_RESOURCE_STOP_FAILED', detail: e instanceof Error ? e.message : String(e) };
+      }
+    });
+  }
+
+  /** The mirror has no process of its own that could exit. */
+  async exited(_ctx: ResourceContext, signal: AbortSignal): Promise<string> {
+    return await new Promise<string>((_resolve, reject) => {
+      signal.throwIfAborted();
+      signal.addEventListener('abort', () => reject(signal.reason instanceof Error ? signal.reason : new ClusterError('HA_OPERATION_TIMEOUT', 'aborted')), { once: true });
+    });
+  }
+
+  private record(): MirrorSyncRecord {
+    const now = Date.now();
+    const links = this.source?.status(now) ?? [];
+    return {
+      group: this.deps.group,
+      resource: this.config.name,
+      epoch: this.epoch,
+      node: this.deps.node,
+      mode: this.config.mode,
+      inSync: [...this.inSync].sort(),
+      totalBytes: this.source?.totalBytes ?? 0,
+      standbys: this.deps.peers.map((p) => {
+        const l = links.find((x) => x.standby === p.name);
+        return {
+          node: p.name,
+          state: l?.state ?? 'broken',
+          pendingBytes: l?.pendingBytes ?? 0,
+          behindSinceAt: l === undefined ? null : l.state === 'broken' ? l.brokeAt : l.lagMs > 0 ? now - l.lagMs : null,
+          lagMs: l?.lagMs ?? 0,
+          lastAckAt: l?.lastAckAt ?? null,
+          brokeAt: l?.brokeAt ?? null,
+          resync: l?.resync ? { doneBytes: l.resync.doneBytes, totalBytes: l.resync.totalBytes, etaMs: l.resync.etaMs } : null,
+        };
+      }),
+      updatedAt: now,
+    };
+  }
+
+  /**
+   * Periodic publication: at once when the in-sync set or a link state changed, every second
+   * while a standby is behind, otherwise every 10 s (keeps the store quiet when nothing moves).
+   */
+  private publishTick(): void {
+    const rec = this.record();
+    const shape = JSON.stringify([rec.inSync, rec.standbys.map((s) => [s.node, s.state])]);
+    const behind = rec.standbys.some((s) => s.state !== 'synced');
+    const due = shape !== this.lastShape || (behind && rec.updatedAt - this.lastPublishAt >= 1000) || rec.updatedAt - this.lastPublishAt >= 10_000;
+    if (!due) return;
+    this.lastShape = shape;
+    this.lastPublishAt = rec.updatedAt;
+    void this.deps.publish(rec).catch(() => undefined);
+  }
+
+  private peer(name: string): NodeId | undefined {
+    return this.deps.peers.find((p) => p.name === name)?.name;
+  }
+
+  private async stopActive(): Promise<void> {
+    if (this.publishTimer) clearInterval(this.publishTimer);
+    this.publishTimer = null;
+    await this.sync?.stop();
+    this.sync = null;
+    await this.source?.stop();
+    this.source = null;
+  }
+
+  private serial<T>(job: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(job);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+}
