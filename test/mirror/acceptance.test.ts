@@ -17,8 +17,8 @@ import { portBlock, tempDir } from './helpers.js';
  */
 
 const port = portBlock(2);
-const ACTIVE_NODE = fileURLToPath(new URL('./active-node.js', import.meta.url));
-const WRITER = fileURLToPath(new URL('./writer.js', import.meta.url));
+const ACTIVE_NODE = fileURLToPath(new URL('../../fixtures/mirror/active-node.js', import.meta.url));
+const WRITER = fileURLToPath(new URL('../../fixtures/mirror/writer.js', import.meta.url));
 const SCHEDULES = Number(process.env['HALO_MIRROR_SCHEDULES'] ?? '50');
 
 function skipReason(): string | undefined {

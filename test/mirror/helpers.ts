@@ -10,9 +10,9 @@ export function tempDir(t: TestContext, prefix = 'halo-mirror-'): string {
   return d;
 }
 
-/** Ports of the mirror tests: 33000-33999, a block of 50 per test file. */
+/** Ports of the mirror tests: 24000-24999 (below Linux's ephemeral range, 32768-60999), a block of 50 per test file. */
 export function portBlock(block: number): () => number {
-  let next = 33000 + block * 50;
+  let next = 24000 + block * 50;
   const end = next + 50;
   return () => {
     if (next >= end) throw new Error(`port block ${block} exhausted`);

@@ -20,8 +20,8 @@ interface Pair {
 }
 
 /**
- * A receiver on `fixed`, or on the next free port of this file's block: 33000-33999 lies in
- * Linux's ephemeral range, so an outgoing connection of any process may hold one for a while.
+ * A receiver on `fixed`, or on the next free port of this file's block: a port of the block may
+ * still be held by another process (a connection of an earlier test, in TIME_WAIT or not).
  */
 async function standby(t: TestContext, root: string, name: string, fixed?: number): Promise<Pair> {
   const dst = join(root, `${name}-data`);
