@@ -64,7 +64,7 @@ describe('OCF exit codes', () => {
     try {
       const envfile = join(root, 'env.txt');
       const ref = { ocfRoot: root, provider: 'halotest', type: 'Codes' };
-      const run = async (code: number, action: 'start' | 'monitor' = 'start', extra: Record<string, string> = {}) =>
+      const run = async (code: number, action: 'start' | 'monitor' | 'promote' | 'demote' = 'start', extra: Record<string, string> = {}) =>
         describeOcf(await new OcfRunner(ref, 'web.r1', { code: String(code), envfile, ...extra }).run(action, { timeoutMs: 2000, intervalMs: 500 }));
       assert.equal(await run(0), 'start: OCF_SUCCESS');
       assert.equal(await run(1), 'start: OCF_ERR_GENERIC (1): generic error (the agent\'s output or the system log says more): action start says 1');
@@ -75,6 +75,8 @@ describe('OCF exit codes', () => {
       assert.equal(await run(7, 'monitor'), 'monitor: OCF_NOT_RUNNING (7): action monitor says 7');
       assert.equal(await run(8, 'monitor'), 'monitor: OCF_RUNNING_MASTER (8)');
       assert.equal(await run(9, 'monitor'), 'monitor: OCF_FAILED_MASTER (9): failed while promoted: action monitor says 9');
+      assert.equal(await run(0, 'promote'), 'promote: OCF_SUCCESS');
+      assert.equal(await run(1, 'demote'), 'demote: OCF_ERR_GENERIC (1): generic error (the agent\'s output or the system log says more): action demote says 1');
       const t0 = Date.now();
       const slow = await new OcfRunner(ref, 'web.r1', { code: '0', envfile, sleep: '5' }).run('stop', { timeoutMs: 300 });
       assert.equal(slow.outcome.kind, 'timeout');
