@@ -59,7 +59,7 @@ export class Agent {
   private readonly sessionId = randomUUID();
   private readonly runners = new Map<GroupId, GroupRunner>();
   private readonly decisions = new Map<GroupId, AgentGroupDecision>();
-  private readonly lastStatus = new Map<GroupId, { sig: string; at: number }>();
+  private readonly lastStatus = new Map<GroupId, { sig: string; at: number; updatedAt: number }>();
   private readonly controller: Controller;
   private readonly stop = new AbortController();
   private wake: (() => void) | null = null;
@@ -462,16 +462,27 @@ export class Agent {
       };
       const sig = JSON.stringify([rec.epoch, rec.role, rec.state, rec.detail, rec.resources.map((r) => [r.state, r.pid, r.healthy, r.restarts, r.monitors.map((m) => m.ok)])]);
       const last = this.lastStatus.get(group);
-      if (last && last.sig === sig && now - last.at < 5000) continue;
+      if (last && last.sig === sig && now - last.at < 5000 && !this.statusOverwritten(group, last, now)) continue;
       try {
         await this.deps.coord.put(this.keys.status(this.node, group), JSON.stringify(rec), { lease: lease.id, signal: AbortSignal.timeout(2000) });
-        this.lastStatus.set(group, { sig, at: now });
+        this.lastStatus.set(group, { sig, at: now, updatedAt: rec.updatedAt });
       } catch (e) {
         // Not retried in a loop: the next reconcile (or change) writes it again.
         this.deps.log.debug({ group, err: String(e) }, 'status write failed');
         return;
       }
     }
+  }
+
+  /**
+   * Whether the stored status is older than our last successful write (or gone) a second after it:
+   * a write abandoned at its deadline can still reach the store later, e.g. when a partition
+   * heals, and overwrite a newer one. The watch-fed view shows it, and the status is written again.
+   */
+  private statusOverwritten(group: GroupId, last: { at: number; updatedAt: number }, now: number): boolean {
+    if (now - last.at < 1000) return false;
+    const stored = this.snapshot().status.get(this.node)?.get(group)?.value;
+    return stored === undefined || stored.updatedAt < last.updatedAt;
   }
 
   private event(ev: LocalEvent): void {

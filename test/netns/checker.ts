@@ -86,6 +86,11 @@ export class Sampler {
     return this.seen.some((s) => s.at >= from && s.at <= to && !s.pids.includes(pid));
   }
 
+  /** Whether any instance was seen alive in [from, to]. */
+  anyAliveDuring(from: number, to: number): boolean {
+    return this.seen.some((s) => s.at >= from && s.at <= to && s.pids.length > 0);
+  }
+
   /** Samples taken at or after `from` that saw more than one live instance. */
   doubleSince(from: number): { at: number; pids: number[] }[] {
     return this.seen.filter((s) => s.at >= from && s.pids.length > 1);
@@ -95,4 +100,18 @@ export class Sampler {
     this.stopped = true;
     await this.done;
   }
+}
+
+/** The last heartbeat (or stop) an instance recorded. */
+export function lastSign(records: readonly ServiceRecord[], pid: number): number {
+  const iv = activeIntervals(records).find((x) => x.pid === pid);
+  if (!iv) throw new Error(`no records of pid ${pid}`);
+  return iv.to;
+}
+
+/** When an instance recorded its start. */
+export function startOf(records: readonly ServiceRecord[], pid: number): number {
+  const r = records.find((x) => x.pid === pid && x.event === 'start');
+  if (!r) throw new Error(`no start record of pid ${pid}`);
+  return r.at;
 }

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive } from '../../src/platform/proc.js';
 import { activeIntervals, overlaps, type ServiceRecord } from '../e2e/harness.js';
 import { NetnsCluster, TIMING, type NetnsClusterOptions } from './cluster.js';
-import { Sampler } from './checker.js';
+import { lastSign, Sampler, startOf } from './checker.js';
 import { etcdSkipReason } from '../support/etcd.js';
 import { eventually } from '../support/util.js';
 import { netnsSkipReason, NetnsHosts } from './hosts.js';
@@ -49,18 +49,6 @@ type Active = { node: string; epoch: number; pid: number; controller: string | n
 
 function others(node: string): string[] {
   return ALL.filter((n) => n !== node);
-}
-
-function lastSign(records: readonly ServiceRecord[], pid: number): number {
-  const iv = activeIntervals(records).find((x) => x.pid === pid);
-  if (!iv) throw new Error(`no records of pid ${pid}`);
-  return iv.to;
-}
-
-function startOf(records: readonly ServiceRecord[], pid: number): number {
-  const r = records.find((x) => x.pid === pid && x.event === 'start');
-  if (!r) throw new Error(`no start record of pid ${pid}`);
-  return r.at;
 }
 
 describe('process, monitor and disk faults across network-namespace hosts', { skip: skip ?? false, timeout: 300_000 }, () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive } from '../../src/platform/proc.js';
 import { activeIntervals, overlaps, type ServiceRecord } from '../e2e/harness.js';
+import { lastSign, Sampler, startOf } from './checker.js';
 import { NetnsCluster, TIMING } from './cluster.js';
 import { etcdSkipReason } from '../support/etcd.js';
 import { eventually } from '../support/util.js';
@@ -39,60 +40,6 @@ const PARTITION_HOLD_MS = 12_000;
 const FAILOVER_LIMIT_MS = 5000;
 type Active = { node: string; epoch: number; pid: number; controller: string | null };
 
-/** Samples the live service instances until stopped: the most seen at once, and when. */
-class Sampler {
-  maxLive = 0;
-  maxLiveAt: string[] = [];
-  samples = 0;
-  private readonly seen: { at: number; pids: number[] }[] = [];
-  private readonly done: Promise<void>;
-  private stopped = false;
-
-  constructor(private readonly c: NetnsCluster) {
-    this.done = this.loop();
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      const live = await this.c.liveInstances();
-      this.samples++;
-      this.seen.push({ at: Date.now(), pids: live.map((l) => l.pid) });
-      if (live.length > this.maxLive) {
-        this.maxLive = live.length;
-        this.maxLiveAt = live.map((l) => `${l.node}/e${l.epoch}/pid${l.pid}`);
-      }
-      await sleep(25);
-    }
-  }
-
-  /** Whether `pid` was seen dead in any sample taken in [from, to]. */
-  deadDuring(pid: number, from: number, to: number): boolean {
-    return this.seen.some((s) => s.at >= from && s.at <= to && !s.pids.includes(pid));
-  }
-
-  /** Whether any instance was seen alive in [from, to]. */
-  anyAliveDuring(from: number, to: number): boolean {
-    return this.seen.some((s) => s.at >= from && s.at <= to && s.pids.length > 0);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.done;
-  }
-}
-
-function lastSign(records: readonly ServiceRecord[], pid: number): number {
-  const iv = activeIntervals(records).find((x) => x.pid === pid);
-  if (!iv) throw new Error(`no records of pid ${pid}`);
-  return iv.to;
-}
-
-function startOf(records: readonly ServiceRecord[], pid: number): number {
-  const r = records.find((x) => x.pid === pid && x.event === 'start');
-  if (!r) throw new Error(`no start record of pid ${pid}`);
-  return r.at;
-}
-
 function others(node: string): string[] {
   return ALL.filter((n) => n !== node);
 }
@@ -113,7 +60,7 @@ describe('partitions across network-namespace hosts', { skip: skip ?? false, tim
     let ok = false;
     try {
       await c.start();
-      s = new Sampler(c);
+      s = new Sampler(() => c.liveInstances());
       await body(c, s);
       await s.stop();
       assert.deepEqual(overlaps(c.records()), [], 'no two active intervals overlap');
