@@ -1,7 +1,7 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -308,8 +308,16 @@ describe('process, monitor and disk faults across network-namespace hosts', { sk
         } catch (e) {
           assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC', `filling ${filler}: ${String(e)}`);
         }
-
-        const a1 = await agreed(c, ALL, (x) => x.node !== g, 2 * (disk.failureThreshold * (disk.intervalMs + disk.timeoutMs) + 3000) + FAILOVER_LIMIT_MS, `group failed over from ${g}`);
+        // Keep it full: a page the monitor's own probe file held at the moment of ENOSPC is freed when
+        // it removes that file, and would let every later probe fit.
+        const topUp = setInterval(() => {
+          try {
+            for (;;) appendFileSync(filler, Buffer.alloc(4096, 1));
+          } catch {
+            // ENOSPC: full again.
+          }
+        }, 20);
+        const a1 = await agreed(c, ALL, (x) => x.node !== g, 2 * (disk.failureThreshold * (disk.intervalMs + disk.timeoutMs) + 3000) + FAILOVER_LIMIT_MS, `group failed over from ${g}`).finally(() => clearInterval(topUp));
         const started = startOf(c.records(), a1.pid);
         assert.ok(started > lastSign(c.records(), a0.pid));
         const gv = await c.groupView(a1.node);
