@@ -11,6 +11,15 @@ export type GateState =
  * wait until one is set (or their deadline passes). Waiters are released in arrival order when
  * the gate opens.
  */
+/** The part of an endpoint's status its gate decides: where it forwards, or why it holds. */
+export function gateStatus(state: GateState): { backend: string | null; heldReason: string | null; draining: boolean } {
+  return {
+    backend: state.kind === 'open' ? `${state.backend.host}:${state.backend.port}` : null,
+    heldReason: state.kind === 'open' ? null : state.reason,
+    draining: state.kind === 'held' && state.draining,
+  };
+}
+
 export class Gate {
   private st: GateState = { kind: 'held', reason: 'starting', draining: false };
   private readonly waiters = new Set<() => void>();

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { EndpointConfig } from '../domain/config.js';
 import { mayRetry } from '../core/endpoint.js';
 import type { Logger } from '../observability/log.js';
-import { Gate, pause, type Backend, type GateState } from './gate.js';
+import { Gate, gateStatus, pause, type Backend, type GateState } from './gate.js';
 import type { Endpoint, EndpointStatus } from './types.js';
 
 type HttpEndpointConfig = Extract<EndpointConfig, { mode: 'http' }>;
@@ -95,15 +95,12 @@ export class HttpEndpoint implements Endpoint {
   }
 
   status(): EndpointStatus {
-    const s = this.gate.state;
     return {
       group: this.group,
       name: this.cfg.name,
       mode: 'http',
       listen: this.listen,
-      backend: s.kind === 'open' ? `${s.backend.host}:${s.backend.port}` : null,
-      heldReason: s.kind === 'open' ? null : s.reason,
-      draining: s.kind === 'held' && s.draining,
+      ...gateStatus(this.gate.state),
       held: this.gate.waiting + this.retrying,
       inFlight: this.inFlight,
       forwarded: this.forwarded,

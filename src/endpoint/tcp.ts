@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { EndpointConfig } from '../domain/config.js';
 import type { Logger } from '../observability/log.js';
-import { Gate, pause, type Backend, type GateState } from './gate.js';
+import { Gate, gateStatus, pause, type Backend, type GateState } from './gate.js';
 import type { Endpoint, EndpointStatus } from './types.js';
 
 type TcpEndpointConfig = Extract<EndpointConfig, { mode: 'tcp' }>;
@@ -59,15 +59,12 @@ export class TcpEndpoint implements Endpoint {
   }
 
   status(): EndpointStatus {
-    const s = this.gate.state;
     return {
       group: this.group,
       name: this.cfg.name,
       mode: 'tcp',
       listen: this.listen,
-      backend: s.kind === 'open' ? `${s.backend.host}:${s.backend.port}` : null,
-      heldReason: s.kind === 'open' ? null : s.reason,
-      draining: s.kind === 'held' && s.draining,
+      ...gateStatus(this.gate.state),
       held: this.gate.waiting + this.connecting,
       inFlight: this.inFlight,
       forwarded: this.forwarded,
