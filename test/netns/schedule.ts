@@ -1,3 +1,4 @@
+import { rng } from '../sim/world.js';
 /**
  * Random fault schedules for test/netns/schedules.test.ts, drawn reproducibly from a seed: the same
  * seed always gives the same steps (kinds, targets, holds, heal order). Targets are roles resolved
@@ -7,17 +8,6 @@
 export const HOSTS = ['h1', 'h2', 'h3'] as const;
 export type HostName = (typeof HOSTS)[number];
 
-/** mulberry32: a small seeded PRNG, enough to draw schedules reproducibly. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const FAULT_KINDS = [
   'kill-agent', // SIGKILL the agent alone (its guard keeps fencing); heal: start it again

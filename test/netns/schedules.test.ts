@@ -8,7 +8,8 @@ import { NetnsCluster } from './cluster.js';
 import { outages, quantile, Sampler, type Outage } from './checker.js';
 import { etcdSkipReason } from '../support/etcd.js';
 import { netnsSkipReason, NetnsHosts } from './hosts.js';
-import { describeSchedule, FAULT_KINDS, rng, scheduleFor, seedOf, type FaultKind, type HostName, type Schedule, type Target } from './schedule.js';
+import { rng } from '../sim/world.js';
+import { describeSchedule, FAULT_KINDS, scheduleFor, seedOf, type FaultKind, type HostName, type Schedule, type Target } from './schedule.js';
 
 /**
  * Seeded random fault schedules on one real netns/etcd cluster (test/netns/cluster.ts), reused
