@@ -15,10 +15,12 @@ import { FaultRunner, planFromEnv, type Ran } from './runner.js';
  * on three network-namespace hosts with etcd; group "web" runs the sample service, a sync `mirror`
  * of <dir>/data/<node> and the writer (fixtures/mirror/writer.ts) with the fsync shim preloaded:
  * it appends numbered records to <mirror>/log, fsyncs each one, and only then acknowledges it in
- * <dir>/acks (outside the mirror). Seeded random schedules (test/netns/schedule.ts: agents killed
+ * <dir>/acks (outside the mirror); next to it a SQLite driver (fixtures/mirror/sqlite-writer.ts:
+ * WAL mode, synchronous=FULL) commits one row per transaction into <mirror>/app.db. Seeded random schedules (test/netns/schedule.ts: agents killed
  * or frozen, halo killed on a host, hosts isolated, one-way cuts, the service killed or frozen)
  * move the group around; after each schedule the cluster converges and the active node's copy
- * must hold every record acknowledged so far, by any writer run on any node (nonce per run).
+ * must hold every record acknowledged so far, by any writer run on any node (nonce per run), and
+ * its database must pass integrity_check and hold every acknowledged transaction.
  *
  * HALO_MIRROR_FAULT_SCHEDULES=N (default 50), HALO_MIRROR_FAULT_SEED=S replays one schedule,
  * HALO_MIRROR_FAULT_BASE_SEED fixes a whole run.
@@ -27,11 +29,12 @@ const skip = netnsSkipReason() ?? etcdSkipReason() ?? shimSkipReason();
 const RUN = 159;
 const PLAN = planFromEnv('HALO_MIRROR_FAULT', 50);
 const WRITER = fileURLToPath(new URL('../../fixtures/mirror/writer.js', import.meta.url));
+const SQL_WRITER = fileURLToPath(new URL('../../fixtures/mirror/sqlite-writer.js', import.meta.url));
 const MIRROR_PORT = 7700;
 
 function shimSkipReason(): string | undefined {
-  if (spawnSync('cc', ['--version']).status === 0) return undefined;
-  const why = 'cc (gcc) not found (the fsync shim is compiled at agent start); install with: apt-get install -y gcc libc6-dev';
+  if (spawnSync('cc', ['--version']).status === 0 && existsSync('/usr/bin/sqlite3')) return undefined;
+  const why = 'cc (gcc) or sqlite3 not found (the fsync shim is compiled at agent start); install with: apt-get install -y gcc libc6-dev sqlite3';
   if (process.env['CI'] === 'true') throw new Error(`mirror fault tests cannot run in CI: ${why}`);
   return `skipped: ${why}`;
 }
@@ -54,23 +57,15 @@ describe('sync mirror under seeded fault schedules (network namespaces, etcd, re
         const dir = dirname(state);
         const data = join(dir, 'data', '${HALO_NODE}');
         doc.setIn(['groups', 0, 'resources', 1], doc.createNode({ name: 'data', type: 'mirror', path: data, port: MIRROR_PORT, mode: 'sync', scanIntervalMs: 50, syncTimeoutMs: 1500 }));
-        doc.setIn(
-          ['groups', 0, 'resources', 2],
-          doc.createNode({
-            name: 'writer',
-            type: 'process',
-            command: process.execPath,
-            args: [WRITER, join(data, 'log')],
-            stopTimeoutMs: 1000,
-            env: {
-              LD_PRELOAD: join(state, '${HALO_NODE}', 'mirror', 'halo-fsync.so'),
-              HALO_MIRROR_DIR: data,
-              HALO_MIRROR_SOCKET: join(state, '${HALO_NODE}', 'web', 'data', 'fsync.sock'),
-              HALO_T_ACK_FILE: join(dir, 'acks'),
-              HALO_T_INTERVAL_MS: '20',
-            },
-          }),
-        );
+        const shim = {
+          LD_PRELOAD: join(state, '${HALO_NODE}', 'mirror', 'halo-fsync.so'),
+          HALO_MIRROR_DIR: data,
+          HALO_MIRROR_SOCKET: join(state, '${HALO_NODE}', 'web', 'data', 'fsync.sock'),
+        };
+        const writer = (name: string, script: string, file: string, acks: string, intervalMs: number) =>
+          doc.createNode({ name, type: 'process', command: process.execPath, args: [script, join(data, file)], stopTimeoutMs: 1000, env: { ...shim, HALO_T_ACK_FILE: join(dir, acks), HALO_T_INTERVAL_MS: String(intervalMs) } });
+        doc.setIn(['groups', 0, 'resources', 2], writer('writer', WRITER, 'log', 'acks', 20));
+        doc.setIn(['groups', 0, 'resources', 3], writer('sqlite', SQL_WRITER, 'app.db', 'sql-acks', 50));
       },
     });
     root = c.dir;
@@ -84,16 +79,32 @@ describe('sync mirror under seeded fault schedules (network namespaces, etcd, re
     await hosts?.teardown();
   });
 
-  const acks = (): Ack[] => (existsSync(join(root, 'acks')) ? parseAcks(readFileSync(join(root, 'acks'), 'utf8')) : []);
+  const acks = (file = 'acks'): Ack[] => (existsSync(join(root, file)) ? parseAcks(readFileSync(join(root, file), 'utf8')) : []);
+
+  /** The SQLite copy on `node`: integrity_check and the acknowledged transactions it lacks (read-only: no checkpoint). */
+  function checkDb(node: string, acked: readonly Ack[]): string | null {
+    const db = join(dataOf(node), 'app.db');
+    if (!existsSync(db)) return acked.length === 0 ? null : `no database on the active ${node} but ${acked.length} transactions acknowledged`;
+    const out = spawnSync('sqlite3', ['-readonly', '-cmd', '.timeout 5000', db, 'PRAGMA integrity_check;', "SELECT id || ' ' || nonce FROM t;"], { encoding: 'utf8' });
+    if (out.status !== 0) return `sqlite3 on the active ${node}'s copy failed: ${out.stderr.trim()}`;
+    const [integrity, ...rows] = out.stdout.trim().split('\n');
+    if (integrity !== 'ok') return `integrity_check of the active ${node}'s copy: ${integrity}`;
+    const have = new Map(rows.map((r) => [Number(r.split(' ')[0]), r.split(' ')[1]]));
+    const missing = acked.filter((a) => have.get(a.n) !== a.nonce);
+    if (missing.length > 0) return `${missing.length} of ${acked.length} acknowledged transactions missing in the active ${node}'s database (${have.size} rows): ${missing.slice(0, 5).map((a) => `#${a.n} (run ${a.nonce})`).join(', ')}`;
+    return null;
+  }
 
   test(PLAN.replaySeed !== null ? `replay of schedule seed ${PLAN.replaySeed}` : `${PLAN.count} seeded fault schedules: every acknowledged record is on the new active`, async (t) => {
     assert.ok(runner);
     let moves = 0;
     let last: string | null = null;
     let checkedAcks = 0;
+    let checkedTxns = 0;
     const check = async (res: Ran): Promise<string | null> => {
       // Acknowledgements first: each was written after its record's fsync returned.
       const acked = acks();
+      const sqlAcked = acks('sql-acks');
       const log = join(dataOf(res.active.node), 'log');
       const copy = checkCopy(existsSync(log) ? readFileSync(log, 'latin1') : '', acked);
       if (last !== null && last !== res.active.node) moves++;
@@ -107,13 +118,18 @@ describe('sync mirror under seeded fault schedules (network namespaces, etcd, re
           .map((a) => `#${a.n} (run ${a.nonce}, acked at ${a.at})`)
           .join(', ')}`;
       }
-      return null;
+      checkedTxns = sqlAcked.length;
+      return checkDb(res.active.node, sqlAcked);
     };
     const ran = await runner.runAll(t, PLAN, 'dist/test/netns/mirror.test.js', check);
     const all = acks();
-    const runs = new Set(all.map((a) => a.nonce)).size;
-    t.diagnostic(`${all.length} records acknowledged by ${runs} writer runs; ${ran.length} schedules; the group converged on another node than after the previous schedule ${moves} times; 0 acknowledged records missing on the active after any schedule`);
+    const txns = acks('sql-acks');
+    const runs = (xs: readonly Ack[]): number => new Set(xs.map((a) => a.nonce)).size;
+    t.diagnostic(
+      `${all.length} records acknowledged by ${runs(all)} writer runs, ${txns.length} SQLite transactions by ${runs(txns)} runs; ${ran.length} schedules; the group converged on another node than after the previous schedule ${moves} times; after every schedule: 0 acknowledged records or transactions missing on the active, integrity_check ok`,
+    );
     assert.ok(checkedAcks > 0, 'the writer acknowledged records');
+    assert.ok(checkedTxns > 0, 'the SQLite driver acknowledged transactions');
     ok = true;
   });
 });
