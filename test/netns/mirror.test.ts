@@ -1,11 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkCopy, parseAcks, type Ack } from '../../fixtures/mirror/records.js';
-import { NetnsCluster } from './cluster.js';
+import type { MirrorsResponse } from '../../src/api/schemas.js';
+import { eventually } from '../support/util.js';
+import { API_PORT, NetnsCluster } from './cluster.js';
 import { etcdSkipReason } from '../support/etcd.js';
 import { netnsSkipReason, NetnsHosts } from './hosts.js';
 import { FaultRunner, planFromEnv, type Ran } from './runner.js';
@@ -95,6 +97,50 @@ describe('sync mirror under seeded fault schedules (network namespaces, etcd, re
     return null;
   }
 
+  /**
+   * Once the active's record lists both standbys in sync again (they resynced after the heal),
+   * each standby's live log is a prefix of the active's: nothing an old active wrote that the new
+   * one never got stays in a live directory (it went to quarantine).
+   */
+  async function checkStandbys(active: string, epoch: number): Promise<string | null> {
+    const others = c.nodes.filter((n) => n !== active);
+    try {
+      await eventually(
+        async () => {
+          const r = await hosts.fetchFrom(active, `http://${c.address(active)}:${API_PORT}/v1/mirrors`, { timeoutMs: 1500 });
+          if (!r || r.status !== 200) return false;
+          const rec = (JSON.parse(r.text) as MirrorsResponse).mirrors.find((m) => m.record.group === 'web')?.record;
+          return rec !== undefined && rec.epoch === epoch && rec.node === active && others.every((n) => rec.inSync.some((x) => x === n));
+        },
+        { timeoutMs: 30_000, what: `standbys ${others.join(', ')} in sync with ${active} at epoch ${epoch}`, everyMs: 200 },
+      );
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+    const lines = (node: string): string[] => {
+      const f = join(dataOf(node), 'log');
+      const all = existsSync(f) ? readFileSync(f, 'latin1').split('\n') : [];
+      all.pop();
+      return all;
+    };
+    const copies = others.map((n) => ({ node: n, lines: lines(n) }));
+    const ref = lines(active);
+    for (const cp of copies) {
+      const at = cp.lines.findIndex((l, i) => l !== ref[i]);
+      if (at >= 0) return `line ${at + 1} of the standby ${cp.node}'s live log is ${JSON.stringify(cp.lines[at])}, the active ${active} has ${JSON.stringify(ref[at] ?? '(nothing)')}`;
+    }
+    return null;
+  }
+
+  function quarantined(): number {
+    let n = 0;
+    for (const node of c.nodes) {
+      const q = join(root, 'state', node, 'web', 'data', 'quarantine');
+      if (existsSync(q)) n += readdirSync(q, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).length;
+    }
+    return n;
+  }
+
   test(PLAN.replaySeed !== null ? `replay of schedule seed ${PLAN.replaySeed}` : `${PLAN.count} seeded fault schedules: every acknowledged record is on the new active`, async (t) => {
     assert.ok(runner);
     let moves = 0;
@@ -119,14 +165,14 @@ describe('sync mirror under seeded fault schedules (network namespaces, etcd, re
           .join(', ')}`;
       }
       checkedTxns = sqlAcked.length;
-      return checkDb(res.active.node, sqlAcked);
+      return checkDb(res.active.node, sqlAcked) ?? (await checkStandbys(res.active.node, res.active.epoch));
     };
     const ran = await runner.runAll(t, PLAN, 'dist/test/netns/mirror.test.js', check);
     const all = acks();
     const txns = acks('sql-acks');
     const runs = (xs: readonly Ack[]): number => new Set(xs.map((a) => a.nonce)).size;
     t.diagnostic(
-      `${all.length} records acknowledged by ${runs(all)} writer runs, ${txns.length} SQLite transactions by ${runs(txns)} runs; ${ran.length} schedules; the group converged on another node than after the previous schedule ${moves} times; after every schedule: 0 acknowledged records or transactions missing on the active, integrity_check ok`,
+      `${all.length} records acknowledged by ${runs(all)} writer runs, ${txns.length} SQLite transactions by ${runs(txns)} runs; ${ran.length} schedules; the group converged on another node than after the previous schedule ${moves} times; after every schedule: 0 acknowledged records or transactions missing on the active, integrity_check ok, standbys back in sync with logs that are prefixes of the active's; ${quarantined()} divergent files set aside in quarantine`,
     );
     assert.ok(checkedAcks > 0, 'the writer acknowledged records');
     assert.ok(checkedTxns > 0, 'the SQLite driver acknowledged transactions');
