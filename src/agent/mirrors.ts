@@ -109,25 +109,11 @@ export class MirrorService {
    */
   private publish(key: string, rec: MirrorSyncRecord): Promise<void> {
     const prev = this.publishing.get(key) ?? Promise.resolve();
-    const p = prev.then(async () => await this.casRecord(key, rec));
+    const p = prev.then(async () => {
+      await putMirrorRecord(this.deps.coord, key, rec);
+    });
     this.publishing.set(key, p.catch(() => undefined));
     return p;
-  }
-
-  private async casRecord(key: string, rec: MirrorSyncRecord): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const cur = await this.deps.coord.get(key);
-      if (cur) {
-        const stored = decodeRecord(MirrorSyncRecordSchema, cur, []);
-        if (stored && stored.epoch > rec.epoch) {
-          throw new ClusterError('HA_MIRROR_STALE_EPOCH', `mirror record of epoch ${stored.epoch} supersedes this node's epoch ${rec.epoch}`);
-        }
-        if (stored && stored.epoch === rec.epoch && stored.updatedAt > rec.updatedAt) return;
-      }
-      const r = await this.deps.coord.txn([{ key, modRevision: cur ? cur.modRevision : 'absent' }], [{ kind: 'put', key, value: JSON.stringify(rec) }]);
-      if (r.ok) return;
-    }
-    throw new ClusterError('HA_CONFLICT', `mirror record ${key}: the stored record kept changing`);
   }
 
   async close(): Promise<void> {
@@ -138,4 +124,25 @@ export class MirrorService {
     const ev: ClusterEvent = { at: Date.now(), kind, node: this.deps.node, group, resource: r.name, message, epoch };
     void appendEvent(this.deps.coord, this.deps.config.cluster, ev).catch(() => undefined);
   }
+}
+
+/**
+ * Stores `rec` at `key` unless the stored record is newer: compare-and-swap on the key's revision
+ * (retried when another write came in between). Same epoch and a later `updatedAt` stored:
+ * nothing is written. A newer epoch stored: HA_MIRROR_STALE_EPOCH.
+ */
+export async function putMirrorRecord(coord: Coordinator, key: string, rec: MirrorSyncRecord, opts: { readonly signal?: AbortSignal } = {}): Promise<'written' | 'superseded'> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const cur = await coord.get(key, opts);
+    if (cur) {
+      const stored = decodeRecord(MirrorSyncRecordSchema, cur, []);
+      if (stored && stored.epoch > rec.epoch) {
+        throw new ClusterError('HA_MIRROR_STALE_EPOCH', `mirror record of epoch ${stored.epoch} supersedes this node's epoch ${rec.epoch}`);
+      }
+      if (stored && stored.epoch === rec.epoch && stored.updatedAt > rec.updatedAt) return 'superseded';
+    }
+    const r = await coord.txn([{ key, modRevision: cur ? cur.modRevision : 'absent' }], [{ kind: 'put', key, value: JSON.stringify(rec) }], opts);
+    if (r.ok) return 'written';
+  }
+  throw new ClusterError('HA_CONFLICT', `mirror record ${key}: the stored record kept changing`);
 }
