@@ -8,25 +8,40 @@
  * sends "S <path>\n" on the agent's unix socket, runs the real fsync, and waits for the answer line: "OK ..." -> fsync returns 0; anything else, or no agent -> fsync fails with EIO
  * (the durability promise could not be kept, and the application must be told).
  * One connection per thread, reopened after fork().
+ *
+ * Also covered: writes to a descriptor opened with O_SYNC or O_DSYNC (write, pwrite, writev,
+ * pwritev: the write is durable locally when it returns, so the shim asks the agent after it and
+ * fails it with EIO if no standby confirms), and syncfs() (the whole mirrored tree). sync() cannot
+ * report a failure: it asks for the whole tree and ignores the answer. Not covered: msync() of a
+ * shared mapping, stdio/internal libc writes that bypass the exported symbols, statically linked
+ * programs.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+static ssize_t real_write(int fd, const void *b, size_t n) {
+  static ssize_t (*real)(int, const void *, size_t) = NULL;
+  if (real == NULL) real = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+  return real(fd, b, n);
+}
 
 static __thread int conn = -1;
 static __thread pid_t conn_pid = 0;
 
 static int write_all(int fd, const char *b, size_t n) {
   while (n > 0) {
-    ssize_t w = write(fd, b, n);
+    ssize_t w = real_write(fd, b, n);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return -1;
     b += w;
@@ -130,6 +145,96 @@ static int synced(int fd, int (*real)(int)) {
   }
   errno = saved;
   return 0;
+}
+
+/* The mirrored path of `fd` in `path`, or 0 when it is not under HALO_MIRROR_DIR. */
+static int mirrored_path(int fd, char *path, size_t size) {
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, path, size - 1);
+  if (n <= 0) return 0;
+  path[n] = 0;
+  return under_dir(path);
+}
+
+/* Asks the agent to ship `path` and waits: 0 when a standby holds it, -1 with errno EIO otherwise. */
+static int ship(const char *path) {
+  int saved = errno;
+  int e = send_request(path) == 0 ? read_reply() : -1;
+  if (e < 0 && send_request(path) == 0) e = read_reply(); /* one retry on a fresh connection */
+  if (e != 0) {
+    errno = EIO;
+    return -1;
+  }
+  errno = saved;
+  return 0;
+}
+
+/* After a write of `r` bytes to `fd`: when fd is O_SYNC/O_DSYNC and mirrored, the write counts only once shipped. */
+static ssize_t after_write(int fd, ssize_t r) {
+  if (r <= 0) return r;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || (fl & O_DSYNC) == 0) return r;
+  char path[PATH_MAX];
+  if (!mirrored_path(fd, path, sizeof path)) return r;
+  return ship(path) == 0 ? r : -1;
+}
+
+ssize_t write(int fd, const void *b, size_t n) {
+  return after_write(fd, real_write(fd, b, n));
+}
+
+ssize_t pwrite(int fd, const void *b, size_t n, off_t off) {
+  static ssize_t (*real)(int, const void *, size_t, off_t) = NULL;
+  if (real == NULL) real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+  return after_write(fd, real(fd, b, n, off));
+}
+
+ssize_t pwrite64(int fd, const void *b, size_t n, off64_t off) {
+  static ssize_t (*real)(int, const void *, size_t, off64_t) = NULL;
+  if (real == NULL) real = (ssize_t(*)(int, const void *, size_t, off64_t))dlsym(RTLD_NEXT, "pwrite64");
+  return after_write(fd, real(fd, b, n, off));
+}
+
+ssize_t writev(int fd, const struct iovec *v, int cnt) {
+  static ssize_t (*real)(int, const struct iovec *, int) = NULL;
+  if (real == NULL) real = (ssize_t(*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
+  return after_write(fd, real(fd, v, cnt));
+}
+
+ssize_t pwritev(int fd, const struct iovec *v, int cnt, off_t off) {
+  static ssize_t (*real)(int, const struct iovec *, int, off_t) = NULL;
+  if (real == NULL) real = (ssize_t(*)(int, const struct iovec *, int, off_t))dlsym(RTLD_NEXT, "pwritev");
+  return after_write(fd, real(fd, v, cnt, off));
+}
+
+ssize_t pwritev64(int fd, const struct iovec *v, int cnt, off64_t off) {
+  static ssize_t (*real)(int, const struct iovec *, int, off64_t) = NULL;
+  if (real == NULL) real = (ssize_t(*)(int, const struct iovec *, int, off64_t))dlsym(RTLD_NEXT, "pwritev64");
+  return after_write(fd, real(fd, v, cnt, off));
+}
+
+/* The mirrored tree as a whole (the agent ships every change under it). */
+static const char *mirror_dir(void) {
+  const char *dir = getenv("HALO_MIRROR_DIR");
+  return dir != NULL && dir[0] != 0 ? dir : NULL;
+}
+
+int syncfs(int fd) {
+  static int (*real)(int) = NULL;
+  if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
+  int r = real(fd);
+  const char *dir = mirror_dir();
+  if (r != 0 || dir == NULL) return r;
+  return ship(dir);
+}
+
+void sync(void) {
+  static void (*real)(void) = NULL;
+  if (real == NULL) real = (void (*)(void))dlsym(RTLD_NEXT, "sync");
+  real();
+  const char *dir = mirror_dir();
+  if (dir != NULL) (void)ship(dir);
 }
 
 int fsync(int fd) {
