@@ -266,14 +266,17 @@ export class MirrorSource {
   }
 
   /**
-   * While a link is broken no link scan runs for it: scan the sizes every scanIntervalMs (unless
-   * another link's scan just did) so its pending bytes follow what the application writes.
+   * Keeps the sizes behind pendingBytes fresh when no link scan does: a broken link does not scan,
+   * and a connected one whose standby stopped answering waits for room in its window. Scans the
+   * sizes when the last scan is older than scanIntervalMs (a link is broken) or twice that (all
+   * connected: their own scans normally keep it fresh, so this rarely adds a scan).
    */
   private async runEstimate(): Promise<void> {
     const signal = this.ac.signal;
     while (!signal.aborted) {
       try {
-        if (this.links.some((l) => !l.connected) && Date.now() - this.localAt >= this.scanIntervalMs) {
+        const maxAgeMs = this.links.some((l) => !l.connected) ? this.scanIntervalMs : 2 * this.scanIntervalMs;
+        if (Date.now() - this.localAt >= maxAgeMs) {
           const at = Date.now();
           this.noteLocal(await scanTree(this.opts.dir, this.opts.skip), at);
         }
