@@ -65,6 +65,7 @@ export class MirrorAgent implements ResourceAgent {
   private chain: Promise<unknown> = Promise.resolve();
   private lastShape = '';
   private lastPublishAt = 0;
+  private lastTotalBytes = 0;
 
   constructor(
     readonly config: MirrorResourceConfig,
@@ -230,9 +231,10 @@ export class MirrorAgent implements ResourceAgent {
    * - sync mode: at once when the in-sync set or a link state changed, every second while a
    *   standby is behind;
    * - async mode: the record is what a failover reports as lost, so it must be recent while a
-   *   standby is behind (pending bytes or not synced): every ASYNC_PUBLISH_MS, and at once when a
-   *   standby falls behind or the in-sync set or a link state changes, but never more than one
-   *   periodic put per ASYNC_PUBLISH_MS (the changes wait for the next slot).
+   *   standby is behind (pending bytes or not synced) or data moves (acknowledgements, size of the
+   *   directory): every ASYNC_PUBLISH_MS, and at once when a standby falls behind or the in-sync
+   *   set or a link state changes, but never more than one periodic put per ASYNC_PUBLISH_MS (the
+   *   changes wait for the next slot). Quiet (10 s) only when all are synced and nothing moves.
    */
   private publishTick(): void {
     const rec = this.record();
@@ -246,12 +248,16 @@ export class MirrorAgent implements ResourceAgent {
     } else {
       const behindOf = (s: MirrorSyncRecord['standbys'][number]): boolean => s.state !== 'synced' || s.pendingBytes > 0;
       shape = JSON.stringify([rec.inSync, rec.standbys.map((s) => [s.node, s.state, behindOf(s)])]);
+      // Data moved since the last put (new acknowledgements, or the directory's size changed): a
+      // standby that catches up between two checks is still behind the writes between its scans.
+      const moved = rec.totalBytes !== this.lastTotalBytes || rec.standbys.some((s) => s.lastAckAt !== null && s.lastAckAt > this.lastPublishAt);
       const behind = rec.standbys.some(behindOf);
-      due = ((shape !== this.lastShape || behind) && sinceLast >= ASYNC_PUBLISH_MS) || sinceLast >= 10_000;
+      due = ((shape !== this.lastShape || behind || moved) && sinceLast >= ASYNC_PUBLISH_MS) || sinceLast >= 10_000;
     }
     if (!due) return;
     this.lastShape = shape;
     this.lastPublishAt = rec.updatedAt;
+    this.lastTotalBytes = rec.totalBytes;
     void this.deps.publish(rec).catch(() => undefined);
   }
 
