@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +8,8 @@ import { mirrorLoss, type MirrorLoss } from '../../src/core/mirror.js';
 import { GroupConfigSchema, MirrorResourceSchema } from '../../src/domain/config.js';
 import { parseGroupId, parseNodeId } from '../../src/domain/ids.js';
 import type { MirrorSyncRecord } from '../../src/domain/state.js';
+import { MirrorReceiver } from '../../src/mirror/receiver.js';
+import { MirrorSource } from '../../src/mirror/source.js';
 import { ASYNC_PUBLISH_MS, MirrorAgent } from '../../src/resources/mirror/agent.js';
 import type { ResourceContext } from '../../src/resources/types.js';
 import { rng } from '../sim/world.js';
@@ -242,6 +244,102 @@ function summary(name: string, out: readonly Outcome[]): string {
   const age = out.map((o) => o.publishAgeMs);
   return `${name}: |reported - actual| p50 ${pct(err, 0.5)} B, max ${Math.max(...err)} B (records of ${RECORD} B at ${1000 / WRITE_EVERY_MS}/s); D - u p50 ${pct(age, 0.5)} ms, max ${Math.max(...age)} ms; errors ${out.map((o) => o.error).join(' ')}`;
 }
+
+describe('async mirror: pending bytes of a broken link', { timeout: 30_000 }, () => {
+  test('a broken link reports the bytes its standby did not acknowledge, and since when; a resync clears them', async (t) => {
+    const root = tempDir(t, 'halo-mirror-loss-');
+    const src = join(root, 'src');
+    mkdirSync(src);
+    const p = port();
+    const mkReceiver = (): MirrorReceiver => new MirrorReceiver({ dir: join(root, 'dst'), metaDir: join(root, 'meta'), host: '127.0.0.1', port: p });
+    let receiver = mkReceiver();
+    await receiver.start();
+    t.after(() => receiver.stop());
+    writeFileSync(join(src, 'a'), Buffer.alloc(10_000, 1));
+    writeFileSync(join(src, 'b'), Buffer.alloc(200_000, 2));
+    const s = new MirrorSource({ dir: src, group: 'g', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 's0', host: '127.0.0.1', port: p }], scanIntervalMs: SCAN_MS });
+    s.start();
+    t.after(() => s.stop());
+    const st = () => s.status()[0];
+    await eventually(() => st()?.state === 'synced' && st()?.pendingBytes === 0, { timeoutMs: 10_000, what: 'synced' });
+    assert.equal(st()?.missingSinceAt, null);
+
+    await receiver.stop();
+    await eventually(() => st()?.state === 'broken', { timeoutMs: 5000, what: 'link broken' });
+    assert.equal(st()?.pendingBytes, 0, 'nothing changed since the last acknowledgement');
+    const appendAt = Date.now();
+    appendFileSync(join(src, 'a'), Buffer.alloc(1234, 3));
+    await eventually(() => st()?.pendingBytes === 1234, { timeoutMs: 5000, what: `append counted while broken (pending ${st()?.pendingBytes})` });
+    const since = st()?.missingSinceAt ?? null;
+    assert.ok(since !== null && since <= appendAt, `missing since ${since}, appended at ${appendAt}`);
+    writeFileSync(join(src, 'c'), Buffer.alloc(500, 4));
+    rmSync(join(src, 'b'));
+    await eventually(() => st()?.pendingBytes === 1734, { timeoutMs: 5000, what: `new file counted, removal not (pending ${st()?.pendingBytes})` });
+    assert.equal(st()?.missingSinceAt, null, 'a file the standby never held: since an unknown time');
+
+    receiver = mkReceiver();
+    await receiver.start();
+    await eventually(() => st()?.state === 'synced' && st()?.pendingBytes === 0, { timeoutMs: 10_000, what: 'resynced' });
+    assert.equal(readFileSync(join(root, 'dst', 'a')).length, 11_234);
+  });
+});
+
+describe('async mirror: publication cadence', { timeout: 30_000 }, () => {
+  test('quiet while synced and nothing moves; a change is published at once; while data moves, one put per 200-225 ms', async (t) => {
+    const root = tempDir(t, 'halo-mirror-loss-');
+    const p = port();
+    const records: MirrorSyncRecord[] = [];
+    const cfg = (self: string) => MirrorResourceSchema.parse({ name: 'data', type: 'mirror', path: join(root, self, 'data'), port: p, mode: 'async', scanIntervalMs: SCAN_MS });
+    const mk = (self: 'n1' | 'n2', addr: string, peer: 'n1' | 'n2', peerAddr: string): MirrorAgent => {
+      const a = new MirrorAgent(cfg(self), {
+        node: parseNodeId(self),
+        group: parseGroupId('db'),
+        address: addr,
+        peers: [{ name: parseNodeId(peer), host: peerAddr, port: p }],
+        metaDir: join(root, self, 'meta'),
+        publish: async (rec) => {
+          if (self === 'n1') records.push(rec);
+        },
+      });
+      t.after(() => a.close());
+      return a;
+    };
+    const a1 = mk('n1', '127.0.0.1', 'n2', '127.0.0.2');
+    const a2 = mk('n2', '127.0.0.2', 'n1', '127.0.0.1');
+    await a2.serveStandby();
+    const ok = await a1.start({ node: parseNodeId('n1'), group: parseGroupId('db'), epoch: 1, role: 'active', stateDir: join(root, 'n1', 'meta'), fenceFile: join(root, 'fence') });
+    assert.ok(ok.ok, ok.detail);
+    writeFileSync(join(root, 'n1', 'data', 'f'), Buffer.alloc(1000, 1));
+    const synced = (r: MirrorSyncRecord | undefined): boolean => r?.standbys[0]?.state === 'synced' && r.standbys[0].pendingBytes === 0 && r.standbys[0].lastAckAt !== null;
+    await eventually(() => synced(records.at(-1)), { timeoutMs: 10_000, what: 'a synced record' });
+    await sleep(400);
+    const quietFrom = records.length;
+    await sleep(600);
+    assert.equal(records.length, quietFrom, 'synced and nothing moves: no put within 600 ms (10 s period)');
+
+    const w = Date.now();
+    appendFileSync(join(root, 'n1', 'data', 'f'), Buffer.alloc(100, 2));
+    await eventually(() => (records.at(-1)?.updatedAt ?? 0) > w, { timeoutMs: 2000, what: 'the change published', everyMs: 2 });
+    const first = records.find((r) => r.updatedAt > w);
+    assert.ok(first);
+    // One check period (25 ms) plus one scan period (20 ms) and the shipping, with room for a loaded machine.
+    assert.ok(first.updatedAt - w <= 150, `published ${first.updatedAt - w} ms after the change`);
+
+    await sleep(ASYNC_PUBLISH_MS);
+    const writer = new LogWriter(join(root, 'n1', 'data', 'log'));
+    const from = Date.now();
+    writer.start();
+    await sleep(1500);
+    const to = writer.stop();
+    const during = records.filter((r) => r.updatedAt > from + ASYNC_PUBLISH_MS && r.updatedAt <= to).map((r) => r.updatedAt);
+    const gaps = during.slice(1).map((x, i) => x - (during[i] ?? x));
+    const bound = ASYNC_PUBLISH_MS + 25 + 2 * writer.maxGapIn(from, to) + 20;
+    assert.ok(gaps.length >= 4, `puts while data moves: ${during.length}`);
+    assert.ok(Math.min(...gaps) >= ASYNC_PUBLISH_MS, `never two puts within ${ASYNC_PUBLISH_MS} ms: gaps ${gaps.join(' ')}`);
+    assert.ok(Math.max(...gaps) <= bound, `a put at least every ${bound} ms (200 + check 25 + 2 x longest writer gap + 20): gaps ${gaps.join(' ')}`);
+    t.diagnostic(`gaps between puts while data moves: ${gaps.join(' ')} ms`);
+  });
+});
 
 describe('async mirror: the reported loss matches what is missing', { timeout: 120_000 }, () => {
   test(`the link fails, n1 keeps writing, then stops: missing = R + written after u (${SEEDS} seeds)`, async (t) => {
