@@ -1,10 +1,13 @@
 import { join } from 'node:path';
 import type { Coordinator } from '../coord/coordinator.js';
+import { decodeRecord } from '../coord/snapshot.js';
 import { candidateNodes, type HaloConfig, type MirrorResourceConfig } from '../domain/config.js';
 import { ClusterError } from '../domain/errors.js';
 import type { GroupId, NodeId } from '../domain/ids.js';
 import { clusterKeys } from '../domain/keys.js';
 import type { ClusterEvent } from '../domain/state.js';
+import { substituteNodeVars } from '../domain/node-vars.js';
+import { MirrorSyncRecordSchema, type MirrorSyncRecord } from '../domain/state.js';
 import { appendEvent } from '../observability/events.js';
 import { ensureFsyncShim } from '../mirror/sync-socket.js';
 import { MirrorAgent } from '../resources/mirror/agent.js';
@@ -16,6 +19,8 @@ export interface MirrorServiceDeps {
   /** The node's state directory; each mirror keeps its journal and fsync socket under <group>/<resource>. */
   readonly stateDir: string;
   readonly log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** Per-node placeholders (`${HALO_NODE}`, `${HALO_NODE_ADDRESS}`) expanded in a mirror's `path`. */
+  readonly vars?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -26,6 +31,7 @@ export interface MirrorServiceDeps {
  */
 export class MirrorService {
   private readonly agents = new Map<string, MirrorAgent>();
+  private readonly publishing = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: MirrorServiceDeps) {}
 
@@ -38,23 +44,21 @@ export class MirrorService {
     const cfg = this.deps.config;
     const group = cfg.groups.find((g) => g.resources.some((x) => x === r || (x.type === 'mirror' && x.name === r.name && x.path === r.path)));
     if (!group) throw new ClusterError('HA_INTERNAL', `mirror resource "${r.name}" belongs to no group`);
-    const key = `${group.name}/${r.name}`;
-    const existing = this.agents.get(key);
+    const existing = this.agents.get(`${group.name}/${r.name}`);
     if (existing) return existing;
     const self = cfg.nodes.find((n) => n.name === this.deps.node);
     const peers = candidateNodes(cfg, group)
       .filter((n) => n !== this.deps.node)
       .map((n) => ({ name: n, host: cfg.nodes.find((x) => x.name === n)?.address ?? '127.0.0.1', port: r.port }));
     const keys = clusterKeys(cfg.cluster);
-    const agent = new MirrorAgent(r, {
+    const key = keys.mirror(group.name, r.name);
+    const agent = new MirrorAgent({ ...r, path: substituteNodeVars(r.path, this.deps.vars) }, {
       node: this.deps.node,
       group: group.name,
       address: self?.address ?? '127.0.0.1',
       peers,
       metaDir: join(this.deps.stateDir, group.name, r.name),
-      publish: async (rec) => {
-        await this.deps.coord.put(keys.mirror(group.name, r.name), JSON.stringify(rec));
-      },
+      publish: async (rec) => await this.publish(key, rec),
       onEvent: (e) => {
         if (e.kind === 'quarantined') {
           this.event(group.name, r, 'mirror-quarantined', `${e.paths.length} divergent file(s) of ${r.path} set aside in ${e.dir} before resync at epoch ${e.epoch}: ${e.paths.slice(0, 10).join(', ')}${e.paths.length > 10 ? ', ...' : ''}`, e.epoch);
@@ -65,7 +69,7 @@ export class MirrorService {
         }
       },
     });
-    this.agents.set(key, agent);
+    this.agents.set(`${group.name}/${r.name}`, agent);
     return agent;
   }
 
@@ -94,6 +98,24 @@ export class MirrorService {
     }
   }
 
+  /**
+   * Writes a mirror record only over an older one. Publications of one key run one at a time in
+   * call order (a record is built right before its publish call, so later calls carry newer
+   * records). Each is a compare-and-swap on the key's revision, and nothing is written when the
+   * stored record is of a newer epoch or of the same epoch with a later time. A put that timed out
+   * (outcome unknown) and lands late can then never replace a newer record, e.g. put an in-sync set
+   * back after a standby was removed from it; the old active of an earlier epoch never replaces
+   * the new active's record.
+   */
+  private publish(key: string, rec: MirrorSyncRecord): Promise<void> {
+    const prev = this.publishing.get(key) ?? Promise.resolve();
+    const p = prev.then(async () => {
+      await putMirrorRecord(this.deps.coord, key, rec);
+    });
+    this.publishing.set(key, p.catch(() => undefined));
+    return p;
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled([...this.agents.values()].map((a) => a.close()));
   }
@@ -102,4 +124,25 @@ export class MirrorService {
     const ev: ClusterEvent = { at: Date.now(), kind, node: this.deps.node, group, resource: r.name, message, epoch };
     void appendEvent(this.deps.coord, this.deps.config.cluster, ev).catch(() => undefined);
   }
+}
+
+/**
+ * Stores `rec` at `key` unless the stored record is newer: compare-and-swap on the key's revision
+ * (retried when another write came in between). Same epoch and a later `updatedAt` stored:
+ * nothing is written. A newer epoch stored: HA_MIRROR_STALE_EPOCH.
+ */
+export async function putMirrorRecord(coord: Coordinator, key: string, rec: MirrorSyncRecord, opts: { readonly signal?: AbortSignal } = {}): Promise<'written' | 'superseded'> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const cur = await coord.get(key, opts);
+    if (cur) {
+      const stored = decodeRecord(MirrorSyncRecordSchema, cur, []);
+      if (stored && stored.epoch > rec.epoch) {
+        throw new ClusterError('HA_MIRROR_STALE_EPOCH', `mirror record of epoch ${stored.epoch} supersedes this node's epoch ${rec.epoch}`);
+      }
+      if (stored && stored.epoch === rec.epoch && stored.updatedAt > rec.updatedAt) return 'superseded';
+    }
+    const r = await coord.txn([{ key, modRevision: cur ? cur.modRevision : 'absent' }], [{ kind: 'put', key, value: JSON.stringify(rec) }], opts);
+    if (r.ok) return 'written';
+  }
+  throw new ClusterError('HA_CONFLICT', `mirror record ${key}: the stored record kept changing`);
 }

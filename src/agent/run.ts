@@ -79,7 +79,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const coord = new InstrumentedCoordinator(makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false), metrics);
   const apiUrl = `http://${nodeCfg.address}:${nodeCfg.apiPort}`;
 
-  const mirrors = new MirrorService({ config: cfg, node, coord, stateDir, log });
+  const mirrors = new MirrorService({ config: cfg, node, coord, stateDir, log, vars: nodeVars(cfg, node) });
   await mirrors.start();
   const agent = new Agent({
     coord,

@@ -138,7 +138,7 @@ export type OcfResourceConfig = z.infer<typeof OcfResourceSchema>;
 export const MirrorResourceSchema = z.strictObject({
   name: ResourceIdSchema,
   type: z.literal('mirror'),
-  /** Absolute path of the mirrored directory (the same path on every node). */
+  /** Absolute path of the mirrored directory (normally the same on every node; may contain ${HALO_NODE}). */
   path: z.string().regex(/^\/./, 'expected an absolute directory path'),
   /**
    * async: changes are shipped as they are detected (lag reported). sync: in addition, an

@@ -1,6 +1,7 @@
 /**
  * The only placeholders halo expands, per node, by the agent that runs them: in a process
- * resource's `command`, `args` and `env` values and in monitor `url`/`host`/`command`/`args`/`path`:
+ * resource's `command`, `args` and `env` values, a vip's `interface`, an ocf resource's `params`,
+ * a mirror's `path`, and in monitor `url`/`host`/`command`/`args`/`path`:
  *
  * - `${HALO_NODE_ADDRESS}`: the node's configured `address`
  * - `${HALO_NODE}`: the node's name
