@@ -284,31 +284,43 @@ describe('async mirror: pending bytes of a broken link', { timeout: 30_000 }, ()
   });
 });
 
+/** n2 standby on 127.0.0.2, n1 active at epoch 1 on 127.0.0.1 (async); n1's records, each put taking `putMs`. */
+async function activePair(t: TestContext, putMs = 0): Promise<{ root: string; records: MirrorSyncRecord[]; puts: { inFlight: number; max: number } }> {
+  const root = tempDir(t, 'halo-mirror-loss-');
+  const p = port();
+  const records: MirrorSyncRecord[] = [];
+  const puts = { inFlight: 0, max: 0 };
+  const cfg = (self: string) => MirrorResourceSchema.parse({ name: 'data', type: 'mirror', path: join(root, self, 'data'), port: p, mode: 'async', scanIntervalMs: SCAN_MS });
+  const mk = (self: 'n1' | 'n2', addr: string, peer: 'n1' | 'n2', peerAddr: string): MirrorAgent => {
+    const a = new MirrorAgent(cfg(self), {
+      node: parseNodeId(self),
+      group: parseGroupId('db'),
+      address: addr,
+      peers: [{ name: parseNodeId(peer), host: peerAddr, port: p }],
+      metaDir: join(root, self, 'meta'),
+      publish: async (rec) => {
+        if (self !== 'n1') return;
+        records.push(rec);
+        puts.inFlight += 1;
+        puts.max = Math.max(puts.max, puts.inFlight);
+        if (putMs > 0) await sleep(putMs);
+        puts.inFlight -= 1;
+      },
+    });
+    t.after(() => a.close());
+    return a;
+  };
+  const a1 = mk('n1', '127.0.0.1', 'n2', '127.0.0.2');
+  const a2 = mk('n2', '127.0.0.2', 'n1', '127.0.0.1');
+  await a2.serveStandby();
+  const ok = await a1.start({ node: parseNodeId('n1'), group: parseGroupId('db'), epoch: 1, role: 'active', stateDir: join(root, 'n1', 'meta'), fenceFile: join(root, 'fence') });
+  assert.ok(ok.ok, ok.detail);
+  return { root, records, puts };
+}
+
 describe('async mirror: publication cadence', { timeout: 30_000 }, () => {
   test('quiet while synced and nothing moves; a change is published at once; while data moves, one put per 200-225 ms', async (t) => {
-    const root = tempDir(t, 'halo-mirror-loss-');
-    const p = port();
-    const records: MirrorSyncRecord[] = [];
-    const cfg = (self: string) => MirrorResourceSchema.parse({ name: 'data', type: 'mirror', path: join(root, self, 'data'), port: p, mode: 'async', scanIntervalMs: SCAN_MS });
-    const mk = (self: 'n1' | 'n2', addr: string, peer: 'n1' | 'n2', peerAddr: string): MirrorAgent => {
-      const a = new MirrorAgent(cfg(self), {
-        node: parseNodeId(self),
-        group: parseGroupId('db'),
-        address: addr,
-        peers: [{ name: parseNodeId(peer), host: peerAddr, port: p }],
-        metaDir: join(root, self, 'meta'),
-        publish: async (rec) => {
-          if (self === 'n1') records.push(rec);
-        },
-      });
-      t.after(() => a.close());
-      return a;
-    };
-    const a1 = mk('n1', '127.0.0.1', 'n2', '127.0.0.2');
-    const a2 = mk('n2', '127.0.0.2', 'n1', '127.0.0.1');
-    await a2.serveStandby();
-    const ok = await a1.start({ node: parseNodeId('n1'), group: parseGroupId('db'), epoch: 1, role: 'active', stateDir: join(root, 'n1', 'meta'), fenceFile: join(root, 'fence') });
-    assert.ok(ok.ok, ok.detail);
+    const { root, records } = await activePair(t);
     writeFileSync(join(root, 'n1', 'data', 'f'), Buffer.alloc(1000, 1));
     const synced = (r: MirrorSyncRecord | undefined): boolean => r?.standbys[0]?.state === 'synced' && r.standbys[0].pendingBytes === 0 && r.standbys[0].lastAckAt !== null;
     await eventually(() => synced(records.at(-1)), { timeoutMs: 10_000, what: 'a synced record' });
@@ -338,6 +350,21 @@ describe('async mirror: publication cadence', { timeout: 30_000 }, () => {
     assert.ok(Math.min(...gaps) >= ASYNC_PUBLISH_MS, `never two puts within ${ASYNC_PUBLISH_MS} ms: gaps ${gaps.join(' ')}`);
     assert.ok(Math.max(...gaps) <= bound, `a put at least every ${bound} ms (200 + check 25 + 2 x longest writer gap + 20): gaps ${gaps.join(' ')}`);
     t.diagnostic(`gaps between puts while data moves: ${gaps.join(' ')} ms`);
+  });
+
+  test('a slow store: periodic puts do not queue up, the next one carries a fresh record', async (t) => {
+    const { root, records, puts } = await activePair(t, 500);
+    await eventually(() => records.some((r) => r.standbys[0]?.state === 'synced'), { timeoutMs: 10_000, what: 'n2 synced' });
+    await sleep(600);
+    puts.max = puts.inFlight;
+    const writer = new LogWriter(join(root, 'n1', 'data', 'log'));
+    const from = Date.now();
+    writer.start();
+    await sleep(1600);
+    writer.stop();
+    const during = records.filter((r) => r.updatedAt > from);
+    assert.ok(puts.max <= 1, `at most one put in flight while data moves (saw ${puts.max})`);
+    assert.ok(during.length >= 2 && during.length <= 4, `about one put per 500 ms put: ${during.length} in 1600 ms`);
   });
 });
 

@@ -66,6 +66,8 @@ export class MirrorAgent implements ResourceAgent {
   private lastShape = '';
   private lastPublishAt = 0;
   private lastTotalBytes = 0;
+  /** Async mode: a periodic put has not resolved yet (a slow store must not queue more of them). */
+  private periodicInFlight = false;
 
   constructor(
     readonly config: MirrorResourceConfig,
@@ -234,9 +236,11 @@ export class MirrorAgent implements ResourceAgent {
    *   standby is behind (pending bytes or not synced) or data moves (acknowledgements, size of the
    *   directory): every ASYNC_PUBLISH_MS, and at once when a standby falls behind or the in-sync
    *   set or a link state changes, but never more than one periodic put per ASYNC_PUBLISH_MS (the
-   *   changes wait for the next slot). Quiet (10 s) only when all are synced and nothing moves.
+   *   changes wait for the next slot), and never while the previous periodic put is unresolved.
+   *   Quiet (10 s) only when all are synced and nothing moves.
    */
   private publishTick(): void {
+    if (this.config.mode === 'async' && this.periodicInFlight) return;
     const rec = this.record();
     const sinceLast = rec.updatedAt - this.lastPublishAt;
     let due: boolean;
@@ -258,7 +262,18 @@ export class MirrorAgent implements ResourceAgent {
     this.lastShape = shape;
     this.lastPublishAt = rec.updatedAt;
     this.lastTotalBytes = rec.totalBytes;
-    void this.deps.publish(rec).catch(() => undefined);
+    if (this.config.mode === 'sync') {
+      void this.deps.publish(rec).catch(() => undefined);
+      return;
+    }
+    // One periodic put at a time: while the store is slow the next one waits and then carries a fresh record.
+    this.periodicInFlight = true;
+    void this.deps
+      .publish(rec)
+      .catch(() => undefined)
+      .finally(() => {
+        this.periodicInFlight = false;
+      });
   }
 
   private peer(name: string): NodeId | undefined {
