@@ -78,14 +78,24 @@ function newest(rs: readonly MirrorSyncRecord[]): MirrorSyncRecord | undefined {
 
 export interface MirrorLoss {
   readonly resource: ResourceId;
+  /** The node the group fails over to. */
+  readonly node: NodeId;
+  /** Bytes that had not reached `node` as of `asOfAt` (the old active's last report). */
   readonly bytes: number;
-  /** Changes made since this time (wall-clock ms) may be missing; null: unknown. */
+  /** Those bytes were written after this time (wall-clock ms); null: unknown. */
   readonly sinceAt: number | null;
+  /** Time of the old active's last report (the record's updatedAt); changes after it are unknown. */
+  readonly asOfAt: number;
 }
 
 /**
- * What a failover to `node` may lose, per mirror that is not in sync there (async mirrors, and
- * sync mirrors with allowDataLoss): the bytes the last active had not shipped to it and since when.
+ * What a failover to `node` may lose, per mirror that is not in sync there. The statement is
+ * exact about the past and says where it stops: `bytes` had not reached `node` as of `asOfAt`
+ * (the newest record of the old active), written after `sinceAt`; whatever the old active wrote
+ * after `asOfAt` is unknown and may be missing too.
+ * - async mirrors: always reported when `node` is not the record's writer, even with 0 bytes;
+ * - sync mirrors (allowDataLoss): reported when `node` is not in the in-sync set and the record
+ *   did not show it synced with nothing pending.
  */
 export function mirrorLoss(group: GroupConfig, node: NodeId, records: readonly MirrorSyncRecord[] | undefined): MirrorLoss[] {
   const out: MirrorLoss[] = [];
@@ -93,18 +103,30 @@ export function mirrorLoss(group: GroupConfig, node: NodeId, records: readonly M
     if (m.type !== 'mirror') continue;
     const rec = newest((records ?? []).filter((r) => r.resource === m.name));
     if (rec === undefined || rec.node === node || (rec.mode === 'sync' && rec.inSync.includes(node))) continue;
+    const base = { resource: m.name, node, asOfAt: rec.updatedAt };
     const sb = rec.standbys.find((s) => s.node === node);
     if (sb === undefined) {
-      out.push({ resource: m.name, bytes: 0, sinceAt: null });
+      // Not a standby of the old active: it holds nothing known; the bytes are the whole directory.
+      out.push({ ...base, bytes: rec.totalBytes, sinceAt: null });
+      continue;
+    }
+    if (rec.mode === 'async') {
+      out.push({ ...base, bytes: sb.pendingBytes, sinceAt: sb.pendingBytes === 0 ? null : sb.behindSinceAt });
       continue;
     }
     if (sb.pendingBytes === 0 && sb.behindSinceAt === null && sb.state === 'synced') continue;
-    out.push({ resource: m.name, bytes: sb.pendingBytes, sinceAt: sb.behindSinceAt ?? (sb.state === 'broken' ? rec.updatedAt : null) });
+    out.push({ ...base, bytes: sb.pendingBytes, sinceAt: sb.behindSinceAt ?? (sb.state === 'broken' ? rec.updatedAt : null) });
   }
   return out;
 }
 
+const at = (ms: number, now: number): string => `${new Date(ms).toISOString()} (${now - ms} ms before the failover)`;
+
+/** One sentence with the bytes, sinceAt and asOfAt of a loss (the `mirror-data-loss` event's message). */
 export function describeLoss(l: MirrorLoss, now: number): string {
-  const since = l.sinceAt === null ? 'an unknown time' : `${now - l.sinceAt} ms before the failover`;
-  return `mirror ${l.resource}: up to ${l.bytes} bytes not shipped, changes since ${since} may be missing`;
+  const written = l.bytes === 0 ? '' : `, written since ${l.sinceAt === null ? 'an unknown time' : at(l.sinceAt, now)}`;
+  return (
+    `mirror ${l.resource}: ${l.bytes} bytes had not reached ${l.node} as of ${at(l.asOfAt, now)}, the old active's last report${written}; ` +
+    `changes made after that report are unknown and may also be missing`
+  );
 }

@@ -69,7 +69,19 @@ export interface LinkStatus {
   /** Holds every change acknowledged to the application (sync mode's promotion rule). */
   readonly inSync: boolean;
   readonly lagMs: number;
+  /**
+   * Bytes of the directory this standby is not known to hold, as of the last scan (see
+   * `pendingOf`): per file, the bytes beyond the size the standby acknowledged (all of a file it
+   * does not hold), plus the 64 KiB blocks changed in place that were queued and not acknowledged.
+   * The same rule for a connected and a broken link (a broken link keeps what was acknowledged).
+   */
   readonly pendingBytes: number;
+  /**
+   * Every byte counted in pendingBytes was written after this time (wall-clock ms): the time the
+   * active read the content the standby acknowledged last. null: no pending bytes, or unknown (a
+   * file the standby does not hold at all, or held from an earlier session).
+   */
+  readonly missingSinceAt: number | null;
   readonly lastAckAt: number | null;
   readonly brokeAt: number | null;
   readonly lastError: string | null;
@@ -101,14 +113,39 @@ interface Inflight {
   readonly promise: Promise<Response>;
   readonly bytes: number;
   readonly detectedAt: number;
+  readonly inPlace: InPlace;
   ackedAt: number | null;
 }
+
+/** What the standby holds of one file once a batch is acknowledged: size, and when we read that content. */
+interface Held {
+  readonly size: number;
+  /** Wall-clock ms when the active read the content; null: unknown (from the standby's manifest). */
+  readonly readAt: number | null;
+}
+
+/** Effect of an acknowledged batch on the standby's files, in op order. */
+type HeldEffect =
+  | { readonly kind: 'set'; readonly path: string; readonly held: Held }
+  | { readonly kind: 'del'; readonly path: string }
+  | { readonly kind: 'move'; readonly from: string; readonly to: string };
+
+/** Bytes of blocks changed in place (within the standby's size), and the oldest read time of what they replace. */
+interface InPlace {
+  bytes: number;
+  sinceAt: number | null;
+  unknownSince: boolean;
+}
+
+const noInPlace = (): InPlace => ({ bytes: 0, sinceAt: null, unknownSince: false });
 
 class Batch {
   ops: Op[] = [];
   payload: Buffer[] = [];
   bytes = 0;
   detectedAt = 0;
+  effects: HeldEffect[] = [];
+  inPlace = noInPlace();
   get empty(): boolean {
     return this.ops.length === 0;
   }
@@ -132,6 +169,10 @@ class Link {
   ackedBytes = 0;
   dataEpoch = 0;
   lagSamples: number[] = [];
+  /** Files the standby holds durably: from its manifest, then from every acknowledged batch. Kept when the link breaks. */
+  held = new Map<string, Held>();
+  /** In-place changes that were queued or in flight when the link broke (never acknowledged). */
+  lostInPlace = noInPlace();
   constructor(readonly target: StandbyTarget) {}
 }
 
@@ -145,6 +186,9 @@ export class MirrorSource {
   private readonly maxBatchBytes: number;
   private readonly window: number;
   private scannedBytes = 0;
+  /** Sizes of the files at the last scan (any link's, or the estimate scan while a link is broken). */
+  private localSizes = new Map<string, number>();
+  private localAt = 0;
 
   constructor(readonly opts: MirrorSourceOptions) {
     this.links = opts.standbys.map((t) => new Link(t));
@@ -156,6 +200,7 @@ export class MirrorSource {
 
   start(): void {
     for (const l of this.links) this.loops.push(this.runLink(l));
+    this.loops.push(this.runEstimate());
   }
 
   async stop(): Promise<void> {
@@ -181,7 +226,7 @@ export class MirrorSource {
         connected: l.connected,
         inSync: l.inSync,
         lagMs: oldest === Infinity ? 0 : Math.max(0, now - oldest),
-        pendingBytes: pending,
+        ...this.pendingOf(l),
         lastAckAt: l.lastAckAt,
         brokeAt: l.brokeAt,
         lastError: l.lastError,
@@ -189,6 +234,70 @@ export class MirrorSource {
         ackedBytes: l.ackedBytes,
       };
     });
+  }
+
+  /**
+   * What `l`'s standby does not hold, from the last scan's file sizes and what it acknowledged.
+   * Granularity: per file, the bytes beyond the acknowledged size (exact for an append-only file),
+   * plus whole 64 KiB blocks changed in place while queued or in flight (a block that also grew
+   * counts only its growth). In-place changes made while the link is broken are not seen (no scan
+   * compares contents then); removals and metadata are not bytes and are not counted.
+   */
+  private pendingOf(l: Link): { pendingBytes: number; missingSinceAt: number | null } {
+    const inPlace = [l.lostInPlace, l.batch.inPlace, ...l.inflight.filter((f) => f.ackedAt === null).map((f) => f.inPlace)];
+    let bytes = 0;
+    let since = Infinity;
+    let unknown = false;
+    for (const ip of inPlace) {
+      if (ip.bytes === 0) continue;
+      bytes += ip.bytes;
+      if (ip.unknownSince || ip.sinceAt === null) unknown = true;
+      else since = Math.min(since, ip.sinceAt);
+    }
+    for (const [p, size] of this.localSizes) {
+      const h = l.held.get(p);
+      const missing = size - (h?.size ?? 0);
+      if (missing <= 0) continue;
+      bytes += missing;
+      if (h?.readAt == null) unknown = true;
+      else since = Math.min(since, h.readAt);
+    }
+    return { pendingBytes: bytes, missingSinceAt: bytes === 0 || unknown || since === Infinity ? null : since };
+  }
+
+  /**
+   * Keeps the sizes behind pendingBytes fresh when no link scan does: a broken link does not scan,
+   * and a connected one whose standby stopped answering waits for room in its window. Scans the
+   * sizes when the last scan is older than scanIntervalMs (a link is broken) or twice that (all
+   * connected: their own scans normally keep it fresh, so this rarely adds a scan).
+   */
+  private async runEstimate(): Promise<void> {
+    const signal = this.ac.signal;
+    while (!signal.aborted) {
+      try {
+        const maxAgeMs = this.links.some((l) => !l.connected) ? this.scanIntervalMs : 2 * this.scanIntervalMs;
+        if (Date.now() - this.localAt >= maxAgeMs) {
+          const at = Date.now();
+          this.noteLocal(await scanTree(this.opts.dir, this.opts.skip), at);
+        }
+      } catch {
+        // A failed scan leaves the previous sizes; the next one retries.
+      }
+      await sleep(this.scanIntervalMs, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  private noteLocal(local: ReadonlyMap<string, ScanEntry>, at: number): void {
+    if (at < this.localAt) return;
+    const sizes = new Map<string, number>();
+    let total = 0;
+    for (const e of local.values()) {
+      total += e.size;
+      if (e.type === 'file') sizes.set(e.path, e.size);
+    }
+    this.scannedBytes = total;
+    this.localSizes = sizes;
+    this.localAt = at;
   }
 
   /** Bytes of the files in the directory at the last scan. */
@@ -284,6 +393,8 @@ export class MirrorSource {
         l.lastError = null;
         l.dataEpoch = w.dataEpoch;
         l.known = this.knownFromManifest(w.manifest, w.dataEpoch === this.opts.epoch);
+        l.held = new Map(w.manifest.filter((e) => e.type === 'file').map((e) => [e.path, { size: e.size, readAt: null }]));
+        l.lostInPlace = noInPlace();
         this.opts.onEvent?.({ kind: 'link-up', standby: l.target.name, dataEpoch: w.dataEpoch });
         backoff = 100;
         await this.enqueue(l, async () => {
@@ -331,6 +442,8 @@ export class MirrorSource {
     l.client = null;
     l.connected = false;
     l.live = false;
+    // Never acknowledged: still missing on the standby (their growth is counted from the sizes).
+    for (const ip of [l.batch.inPlace, ...l.inflight.filter((f) => f.ackedAt === null).map((f) => f.inPlace)]) mergeInPlace(l.lostInPlace, ip);
     l.inflight = [];
     l.batch = new Batch();
     if (was || l.brokeAt === null) l.brokeAt = Date.now();
@@ -360,10 +473,9 @@ export class MirrorSource {
 
   /** Compare the tree with what the standby holds and queue every difference. */
   private async scanOnce(l: Link, resync = false): Promise<void> {
+    const scanAt = Date.now();
     const local = await scanTree(this.opts.dir, this.opts.skip);
-    let total = 0;
-    for (const e of local.values()) total += e.size;
-    this.scannedBytes = total;
+    this.noteLocal(local, scanAt);
     if (resync) {
       let toCompare = 0;
       for (const e of local.values()) if (e.type === 'file' && this.fileChanged(l.known.get(e.path), e)) toCompare += e.size;
@@ -463,6 +575,12 @@ export class MirrorSource {
     const { size, sums } = await fileSums(`${this.opts.dir}/${e.path}`, async (i, data, s) => {
       if (l.resync) l.resync.doneBytes += data.length;
       if (theirs[i] === s) return;
+      // A block wholly within the standby's size changed in place; one that grew counts as growth.
+      if (i * BLOCK_SIZE + data.length <= theirSize) {
+        const h = l.held.get(e.path);
+        const ip = { bytes: data.length, sinceAt: h?.readAt ?? null, unknownSince: h?.readAt == null };
+        mergeInPlace(l.batch.inPlace, ip);
+      }
       await this.addWrite(l, e.path, i * BLOCK_SIZE, data);
     });
     if (size < 0) {
@@ -474,6 +592,8 @@ export class MirrorSource {
     if (theirSize !== size) this.add(l, { op: 'truncate', path: e.path, size }, []);
     const st = before ?? e;
     this.add(l, { op: 'meta', path: e.path, mode: st.mode, mtimeMs: st.mtimeMs }, []);
+    // Once this batch is acknowledged (and, in order, every earlier one), the standby holds what we read.
+    l.batch.effects.push({ kind: 'set', path: e.path, held: { size, readAt: Number(readAtNs / 1_000_000n) } });
     // The stat taken before reading: if the file changed since, its mtime/ctime differ next scan.
     l.known.set(e.path, { ...this.knownOf(st, sums, readAtNs), size });
   }
@@ -491,6 +611,8 @@ export class MirrorSource {
   private add(l: Link, op: Op, payload: Buffer[]): void {
     if (l.batch.empty) l.batch.detectedAt = Date.now();
     l.batch.ops.push(op);
+    if (op.op === 'unlink' || op.op === 'rmdir') l.batch.effects.push({ kind: 'del', path: op.path });
+    else if (op.op === 'rename') l.batch.effects.push({ kind: 'move', from: op.from, to: op.to });
     for (const p of payload) {
       l.batch.payload.push(p);
       l.batch.bytes += p.length;
@@ -506,11 +628,14 @@ export class MirrorSource {
     if (!c) throw new ClusterError('HA_MIRROR_UNAVAILABLE', 'not connected');
     while (l.inflight.length >= this.window) await this.settleOne(l);
     const promise = c.request({ kind: 'batch', ops: b.ops }, b.payload);
-    const f: Inflight = { promise, bytes: b.bytes, detectedAt: b.detectedAt, ackedAt: null };
+    const f: Inflight = { promise, bytes: b.bytes, detectedAt: b.detectedAt, inPlace: b.inPlace, ackedAt: null };
     l.inflight.push(f);
+    const held = l.held;
     promise.then(
       () => {
         const now = Date.now();
+        // Acknowledgements come in request order (one connection, one session), so effects apply in order.
+        if (l.held === held) applyHeld(held, b.effects);
         f.ackedAt = now;
         l.lastAckAt = now;
         l.ackedBytes += f.bytes;
@@ -536,5 +661,31 @@ export class MirrorSource {
   /** Drop acknowledged batches from the head of the window. */
   private settleAcks(l: Link): void {
     while (l.inflight[0]?.ackedAt != null) l.inflight.shift();
+  }
+}
+
+function mergeInPlace(into: InPlace, ip: InPlace): void {
+  if (ip.bytes === 0) return;
+  into.bytes += ip.bytes;
+  into.unknownSince ||= ip.unknownSince;
+  if (ip.sinceAt !== null) into.sinceAt = into.sinceAt === null ? ip.sinceAt : Math.min(into.sinceAt, ip.sinceAt);
+}
+
+function applyHeld(held: Map<string, Held>, effects: readonly HeldEffect[]): void {
+  for (const x of effects) {
+    switch (x.kind) {
+      case 'set':
+        held.set(x.path, x.held);
+        break;
+      case 'del':
+        for (const p of [...held.keys()]) if (p === x.path || p.startsWith(`${x.path}/`)) held.delete(p);
+        break;
+      case 'move': {
+        const h = held.get(x.from);
+        held.delete(x.from);
+        if (h) held.set(x.to, h);
+        break;
+      }
+    }
   }
 }

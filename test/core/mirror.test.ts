@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { diffPercent, mirrorState, replicaState } from '../../src/core/mirror.js';
+import { describeLoss, diffPercent, mirrorLoss, mirrorState, replicaState } from '../../src/core/mirror.js';
 import { plan } from '../../src/core/plan.js';
+import { parseGroupId, parseResourceId } from '../../src/domain/ids.js';
+import type { MirrorSyncRecord } from '../../src/domain/state.js';
 import { aCluster, decisionFor, n, T0 } from './builders.js';
 
 const mirrored = (mode: 'sync' | 'async', allowDataLoss = false) =>
@@ -56,22 +58,93 @@ describe('mirror promotion rule (sync mode)', () => {
     const loss = d.events.find((e) => e.kind === 'mirror-data-loss');
     assert.ok(loss);
     assert.equal(loss.node, 'n2');
-    assert.match(loss.message, /up to 4096 bytes not shipped, changes since 1500 ms before the failover may be missing/);
+    assert.equal(
+      loss.message,
+      `mirror data: 4096 bytes had not reached n2 as of ${new Date(T0 - 100).toISOString()} (100 ms before the failover), the old active's last report, ` +
+        `written since ${new Date(T0 - 1500).toISOString()} (1500 ms before the failover); changes made after that report are unknown and may also be missing`,
+    );
   });
 
-  test('async mirrors never block failover; the loss is recorded', () => {
+  test('async mirrors never block failover; the loss is recorded with its bytes, since when, and as of when', () => {
     const input = mirrored('async')
-      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: [], mode: 'async', standbys: [{ node: n('n2'), state: 'broken', pendingBytes: 0, behindSinceAt: T0 - 200, lagMs: 0, lastAckAt: null, brokeAt: T0 - 200, resync: null }] })
+      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: [], mode: 'async', standbys: [{ node: n('n2'), state: 'broken', pendingBytes: 700, behindSinceAt: T0 - 200, lagMs: 0, lastAckAt: null, brokeAt: T0 - 150, resync: null }] })
       .withoutSession('n1')
       .build();
     const d = decisionFor(plan(input), 'web');
     assert.equal(d.reason.code, 'NODE_LOST');
-    assert.ok(d.events.some((e) => e.kind === 'mirror-data-loss' && e.message.includes('200 ms before')));
+    const loss = d.events.find((e) => e.kind === 'mirror-data-loss');
+    assert.ok(loss);
+    assert.equal(loss.node, 'n2');
+    assert.match(loss.message, /^mirror data: 700 bytes had not reached n2 as of \S+ \(100 ms before the failover\), the old active's last report, written since \S+ \(200 ms before the failover\); changes made after that report are unknown/);
+  });
+
+  test('async, synced with nothing pending at the last report: still recorded, 0 bytes as of that report', () => {
+    const input = mirrored('async')
+      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: ['n2'], mode: 'async', standbys: [{ node: n('n2'), state: 'synced', pendingBytes: 0, behindSinceAt: null, lagMs: 0, lastAckAt: T0 - 120, brokeAt: null, resync: null }] })
+      .withoutSession('n1')
+      .build();
+    const d = decisionFor(plan(input), 'web');
+    const w = d.actions[0];
+    assert.ok(w?.kind === 'writeAssignment');
+    assert.equal(w.assignment.active, 'n2');
+    const loss = d.events.filter((e) => e.kind === 'mirror-data-loss');
+    assert.equal(loss.length, 1);
+    assert.equal(
+      loss[0]?.message,
+      `mirror data: 0 bytes had not reached n2 as of ${new Date(T0 - 100).toISOString()} (100 ms before the failover), the old active's last report; changes made after that report are unknown and may also be missing`,
+    );
   });
 
   test('a converged group with a mirror does nothing', () => {
     const d = decisionFor(plan(mirrored('sync').withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: ['n2'] }).build()), 'web');
     assert.deepEqual(d.actions, []);
+  });
+});
+
+describe('mirrorLoss', () => {
+  const group = mirrored('async').config().groups[0];
+  const rec = (over: Partial<MirrorSyncRecord>): MirrorSyncRecord => ({
+    group: parseGroupId('web'),
+    resource: parseResourceId('data'),
+    epoch: 3,
+    node: n('n1'),
+    mode: 'async',
+    inSync: [],
+    totalBytes: 5000,
+    standbys: [{ node: n('n2'), state: 'syncing', pendingBytes: 300, behindSinceAt: 900, lagMs: 50, lastAckAt: 950, brokeAt: null, resync: null }],
+    updatedAt: 1000,
+    ...over,
+  });
+
+  test('async: bytes, sinceAt and asOfAt of the newest record; nothing for the writer itself', () => {
+    assert.ok(group);
+    const older = rec({ updatedAt: 800, standbys: [{ node: n('n2'), state: 'syncing', pendingBytes: 10, behindSinceAt: 700, lagMs: 0, lastAckAt: null, brokeAt: null, resync: null }] });
+    assert.deepEqual(mirrorLoss(group, n('n2'), [older, rec({})]), [{ resource: 'data', node: 'n2', bytes: 300, sinceAt: 900, asOfAt: 1000 }]);
+    assert.deepEqual(mirrorLoss(group, n('n1'), [rec({})]), []);
+    assert.deepEqual(mirrorLoss(group, n('n2'), undefined), []);
+  });
+
+  test('async: 0 pending is still a statement (0 bytes as of asOfAt, no sinceAt)', () => {
+    assert.ok(group);
+    const synced = rec({ standbys: [{ node: n('n2'), state: 'synced', pendingBytes: 0, behindSinceAt: null, lagMs: 0, lastAckAt: 990, brokeAt: null, resync: null }] });
+    assert.deepEqual(mirrorLoss(group, n('n2'), [synced]), [{ resource: 'data', node: 'n2', bytes: 0, sinceAt: null, asOfAt: 1000 }]);
+  });
+
+  test('a broken standby with an unknown start of its loss says so; a node that was no standby misses the whole directory', () => {
+    assert.ok(group);
+    const broken = rec({ standbys: [{ node: n('n2'), state: 'broken', pendingBytes: 4000, behindSinceAt: null, lagMs: 0, lastAckAt: null, brokeAt: 500, resync: null }] });
+    const [l] = mirrorLoss(group, n('n2'), [broken]);
+    assert.deepEqual(l, { resource: 'data', node: 'n2', bytes: 4000, sinceAt: null, asOfAt: 1000 });
+    assert.match(describeLoss(l, 1500), /4000 bytes had not reached n2 as of 1970-01-01T00:00:01.000Z \(500 ms before the failover\), the old active's last report, written since an unknown time;/);
+    assert.deepEqual(mirrorLoss(group, n('n3'), [rec({})]), [{ resource: 'data', node: 'n3', bytes: 5000, sinceAt: null, asOfAt: 1000 }]);
+  });
+
+  test('sync with allowDataLoss: unchanged, a synced standby with nothing pending is not reported', () => {
+    const g = mirrored('sync', true).config().groups[0];
+    assert.ok(g);
+    const synced = rec({ mode: 'sync', standbys: [{ node: n('n2'), state: 'synced', pendingBytes: 0, behindSinceAt: null, lagMs: 0, lastAckAt: 990, brokeAt: null, resync: null }] });
+    assert.deepEqual(mirrorLoss(g, n('n2'), [synced]), []);
+    assert.deepEqual(mirrorLoss(g, n('n2'), [rec({ mode: 'sync', inSync: [n('n2')] })]), []);
   });
 });
 

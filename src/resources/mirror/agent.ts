@@ -40,6 +40,21 @@ export interface MirrorNodeStatus {
   readonly syncSocket: string;
 }
 
+/** Period of the publication check in async mode (sync mode: 250 ms, as it always was). */
+const PUBLISH_TICK_MS = 25;
+/** Async mode: publication period while a standby is behind, and the least time between two periodic puts. */
+export const ASYNC_PUBLISH_MS = 200;
+
+/**
+ * Since when changes may be missing on a standby. Async: every pending byte was written after the
+ * content the standby acknowledged last was read (`missingSinceAt`); no pending bytes: null. Sync
+ * mode keeps its meaning: the break time, or the oldest change detected and not acknowledged.
+ */
+function behindSince(mode: MirrorResourceConfig['mode'], l: LinkStatus, now: number): number | null {
+  if (mode === 'async') return l.pendingBytes === 0 ? null : l.missingSinceAt;
+  return l.state === 'broken' ? l.brokeAt : l.lagMs > 0 ? now - l.lagMs : null;
+}
+
 export class MirrorAgent implements ResourceAgent {
   private receiver: MirrorReceiver | null = null;
   private source: MirrorSource | null = null;
@@ -50,6 +65,9 @@ export class MirrorAgent implements ResourceAgent {
   private chain: Promise<unknown> = Promise.resolve();
   private lastShape = '';
   private lastPublishAt = 0;
+  private lastTotalBytes = 0;
+  /** Async mode: a periodic put has not resolved yet (a slow store must not queue more of them). */
+  private periodicInFlight = false;
 
   constructor(
     readonly config: MirrorResourceConfig,
@@ -151,7 +169,7 @@ export class MirrorAgent implements ResourceAgent {
           await sync.start();
           this.sync = sync;
         }
-        this.publishTimer = setInterval(() => this.publishTick(), 250);
+        this.publishTimer = setInterval(() => this.publishTick(), this.config.mode === 'sync' ? 250 : PUBLISH_TICK_MS);
         return { ok: true, detail: `active at epoch ${ctx.epoch}, shipping to ${this.deps.peers.map((p) => p.name).join(', ') || 'nobody'}` };
       } catch (e) {
         await this.stopActive().catch(() => undefined);
@@ -199,7 +217,7 @@ export class MirrorAgent implements ResourceAgent {
           node: p.name,
           state: l?.state ?? 'broken',
           pendingBytes: l?.pendingBytes ?? 0,
-          behindSinceAt: l === undefined ? null : l.state === 'broken' ? l.brokeAt : l.lagMs > 0 ? now - l.lagMs : null,
+          behindSinceAt: l === undefined ? null : behindSince(this.config.mode, l, now),
           lagMs: l?.lagMs ?? 0,
           lastAckAt: l?.lastAckAt ?? null,
           brokeAt: l?.brokeAt ?? null,
@@ -211,18 +229,51 @@ export class MirrorAgent implements ResourceAgent {
   }
 
   /**
-   * Periodic publication: at once when the in-sync set or a link state changed, every second
-   * while a standby is behind, otherwise every 10 s (keeps the store quiet when nothing moves).
+   * Periodic publication, otherwise every 10 s (keeps the store quiet when nothing moves).
+   * - sync mode: at once when the in-sync set or a link state changed, every second while a
+   *   standby is behind;
+   * - async mode: the record is what a failover reports as lost, so it must be recent while a
+   *   standby is behind (pending bytes or not synced) or data moves (acknowledgements, size of the
+   *   directory): every ASYNC_PUBLISH_MS, and at once when a standby falls behind or the in-sync
+   *   set or a link state changes, but never more than one periodic put per ASYNC_PUBLISH_MS (the
+   *   changes wait for the next slot), and never while the previous periodic put is unresolved.
+   *   Quiet (10 s) only when all are synced and nothing moves.
    */
   private publishTick(): void {
+    if (this.config.mode === 'async' && this.periodicInFlight) return;
     const rec = this.record();
-    const shape = JSON.stringify([rec.inSync, rec.standbys.map((s) => [s.node, s.state])]);
-    const behind = rec.standbys.some((s) => s.state !== 'synced');
-    const due = shape !== this.lastShape || (behind && rec.updatedAt - this.lastPublishAt >= 1000) || rec.updatedAt - this.lastPublishAt >= 10_000;
+    const sinceLast = rec.updatedAt - this.lastPublishAt;
+    let due: boolean;
+    let shape: string;
+    if (this.config.mode === 'sync') {
+      shape = JSON.stringify([rec.inSync, rec.standbys.map((s) => [s.node, s.state])]);
+      const behind = rec.standbys.some((s) => s.state !== 'synced');
+      due = shape !== this.lastShape || (behind && sinceLast >= 1000) || sinceLast >= 10_000;
+    } else {
+      const behindOf = (s: MirrorSyncRecord['standbys'][number]): boolean => s.state !== 'synced' || s.pendingBytes > 0;
+      shape = JSON.stringify([rec.inSync, rec.standbys.map((s) => [s.node, s.state, behindOf(s)])]);
+      // Data moved since the last put (new acknowledgements, or the directory's size changed): a
+      // standby that catches up between two checks is still behind the writes between its scans.
+      const moved = rec.totalBytes !== this.lastTotalBytes || rec.standbys.some((s) => s.lastAckAt !== null && s.lastAckAt > this.lastPublishAt);
+      const behind = rec.standbys.some(behindOf);
+      due = ((shape !== this.lastShape || behind || moved) && sinceLast >= ASYNC_PUBLISH_MS) || sinceLast >= 10_000;
+    }
     if (!due) return;
     this.lastShape = shape;
     this.lastPublishAt = rec.updatedAt;
-    void this.deps.publish(rec).catch(() => undefined);
+    this.lastTotalBytes = rec.totalBytes;
+    if (this.config.mode === 'sync') {
+      void this.deps.publish(rec).catch(() => undefined);
+      return;
+    }
+    // One periodic put at a time: while the store is slow the next one waits and then carries a fresh record.
+    this.periodicInFlight = true;
+    void this.deps
+      .publish(rec)
+      .catch(() => undefined)
+      .finally(() => {
+        this.periodicInFlight = false;
+      });
   }
 
   private peer(name: string): NodeId | undefined {
