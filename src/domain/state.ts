@@ -205,6 +205,12 @@ export const ClusterEventSchema = z.strictObject({
   resource: ResourceIdSchema.nullable(),
   message: z.string(),
   epoch: EpochSchema.nullable(),
+  /**
+   * mirror-data-loss only: what the failover may have lost, as figures. `bytes` had not reached
+   * the new active as of `asOfAt` (the old active's last report) and were written since `sinceAt`
+   * (null: unknown); changes after `asOfAt` are unknown.
+   */
+  loss: z.strictObject({ bytes: z.number().int().min(0), sinceAt: z.number().nullable(), asOfAt: z.number() }).optional(),
 });
 export type ClusterEvent = z.infer<typeof ClusterEventSchema>;
 

@@ -63,6 +63,7 @@ describe('mirror promotion rule (sync mode)', () => {
       `mirror data: 4096 bytes had not reached n2 as of ${new Date(T0 - 100).toISOString()} (100 ms before the failover), the old active's last report, ` +
         `written since ${new Date(T0 - 1500).toISOString()} (1500 ms before the failover); changes made after that report are unknown and may also be missing`,
     );
+    assert.deepEqual(loss.loss, { bytes: 4096, sinceAt: T0 - 1500, asOfAt: T0 - 100 }, 'the figures, for tools');
   });
 
   test('async mirrors never block failover; the loss is recorded with its bytes, since when, and as of when', () => {
@@ -76,6 +77,7 @@ describe('mirror promotion rule (sync mode)', () => {
     assert.ok(loss);
     assert.equal(loss.node, 'n2');
     assert.match(loss.message, /^mirror data: 700 bytes had not reached n2 as of \S+ \(100 ms before the failover\), the old active's last report, written since \S+ \(200 ms before the failover\); changes made after that report are unknown/);
+    assert.deepEqual(loss.loss, { bytes: 700, sinceAt: T0 - 200, asOfAt: T0 - 100 });
   });
 
   test('async, synced with nothing pending at the last report: still recorded, 0 bytes as of that report', () => {
