@@ -66,6 +66,8 @@ export class MirrorService {
           this.event(group.name, r, 'mirror-out-of-sync', `standby ${e.standby} left the in-sync set of ${r.path}`, null);
         } else if (e.kind === 'link-down') {
           this.deps.log.warn({ group: group.name, resource: r.name, standby: e.standby, code: e.code }, `mirror link down: ${e.message}`);
+        } else if (e.kind === 'link-up' || e.kind === 'resynced' || e.kind === 'in-sync' || e.kind === 'session' || e.kind === 'refused') {
+          this.deps.log.info({ group: group.name, resource: r.name, ...e }, `mirror ${e.kind}`);
         }
       },
     });

@@ -437,6 +437,8 @@ export class MirrorSource {
 
   private linkDown(l: Link, code: string, message: string): void {
     const was = l.connected;
+    // A link that cannot come up reports each new reason once (not every retry).
+    const news = was || l.lastError !== message;
     this.markOutOfSync(l, message);
     l.client?.close();
     l.client = null;
@@ -448,7 +450,7 @@ export class MirrorSource {
     l.batch = new Batch();
     if (was || l.brokeAt === null) l.brokeAt = Date.now();
     l.lastError = message;
-    if (was) this.opts.onEvent?.({ kind: 'link-down', standby: l.target.name, code, message });
+    if (news) this.opts.onEvent?.({ kind: 'link-down', standby: l.target.name, code, message });
   }
 
   private knownFromManifest(manifest: readonly Entry[], trustMeta: boolean): Map<string, Known> {

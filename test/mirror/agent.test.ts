@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { MirrorResourceSchema } from '../../src/domain/config.js';
+import { ClusterError } from '../../src/domain/errors.js';
 import { parseGroupId, parseNodeId, type NodeId } from '../../src/domain/ids.js';
 import type { MirrorSyncRecord } from '../../src/domain/state.js';
 import { MirrorAgent } from '../../src/resources/mirror/agent.js';
@@ -17,6 +18,8 @@ function twoNodes(t: TestContext, mode: 'sync' | 'async') {
   const root = tempDir(t);
   const p = port();
   const records: MirrorSyncRecord[] = [];
+  /** Nodes whose record writes fail (their store is unreachable). */
+  const failing = new Set<string>();
   const addr = { n1: '127.0.0.1', n2: '127.0.0.2' } as const;
   const mk = (self: 'n1' | 'n2') => {
     const other = self === 'n1' ? 'n2' : 'n1';
@@ -28,6 +31,7 @@ function twoNodes(t: TestContext, mode: 'sync' | 'async') {
       peers: [{ name: parseNodeId(other), host: addr[other], port: p }],
       metaDir: join(root, self, 'meta'),
       publish: async (rec) => {
+        if (failing.has(self)) throw new ClusterError('HA_COORD_UNAVAILABLE', 'the store cannot be reached');
         records.push(rec);
       },
     });
@@ -42,7 +46,7 @@ function twoNodes(t: TestContext, mode: 'sync' | 'async') {
     stateDir: join(root, node, 'meta'),
     fenceFile: join(root, 'fence'),
   });
-  return { root, n1: mk('n1'), n2: mk('n2'), ctx, records, lastInSync: (): NodeId[] => records.at(-1)?.inSync ?? [] };
+  return { root, n1: mk('n1'), n2: mk('n2'), ctx, records, failing, lastInSync: (): NodeId[] => records.at(-1)?.inSync ?? [] };
 }
 
 describe('MirrorAgent (resource)', { timeout: 60_000 }, () => {
@@ -92,5 +96,17 @@ describe('MirrorAgent (resource)', { timeout: 60_000 }, () => {
     const kept = Object.entries(q).find(([p]) => p.endsWith('/shared'));
     assert.ok(kept, `quarantine holds the divergent file: ${JSON.stringify(Object.keys(q))}`);
     assert.equal(Buffer.from(kept[1], 'base64').toString(), 'v1 + unshipped write on the old active');
+  });
+
+  test('a start that fails half-way (its record cannot be written) leaves the node serving as a standby', async (t) => {
+    const { root, n1, n2, ctx, failing } = twoNodes(t, 'async');
+    await n2.serveStandby();
+    failing.add('n2');
+    const r = await n2.start(ctx('n2', 2));
+    assert.equal(r.ok, false);
+    assert.equal(n2.status().role, 'standby', 'back to receiving after the failed start');
+    assert.ok((await n1.start(ctx('n1', 3))).ok);
+    writeFileSync(join(root, 'n1/data/after'), 'epoch 3');
+    await eventually(() => existsSync(join(root, 'n2/data/after')), { timeoutMs: 5000, what: 'n2 receives from the new active' });
   });
 });

@@ -173,6 +173,8 @@ export class MirrorAgent implements ResourceAgent {
         return { ok: true, detail: `active at epoch ${ctx.epoch}, shipping to ${this.deps.peers.map((p) => p.name).join(', ') || 'nobody'}` };
       } catch (e) {
         await this.stopActive().catch(() => undefined);
+        // Not active after all: serve as a standby again, or the new active could never reach this node.
+        await this.startReceiver().catch(() => undefined);
         return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: e instanceof Error ? e.message : String(e) };
       }
     });
@@ -184,7 +186,8 @@ export class MirrorAgent implements ResourceAgent {
         signal?.throwIfAborted();
         const was = this.source !== null;
         await this.stopActive();
-        if (was) await this.startReceiver();
+        // Also when it was not active: a start that failed half-way may have left no receiver.
+        await this.startReceiver();
         return { ok: true, detail: was ? 'stopped shipping; serving as a standby' : 'not active' };
       } catch (e) {
         return { ok: false, code: 'HA_RESOURCE_STOP_FAILED', detail: e instanceof Error ? e.message : String(e) };
