@@ -2,12 +2,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { checkCopy, parseAcks, type Ack } from '../../fixtures/mirror/records.js';
+import { join } from 'node:path';
+import { checkCopy, type Ack } from '../../fixtures/mirror/records.js';
 import type { MirrorsResponse } from '../../src/api/schemas.js';
 import { eventually } from '../support/util.js';
-import { API_PORT, NetnsCluster } from './cluster.js';
+import { API_PORT, type NetnsCluster } from './cluster.js';
+import { acksOf, dataOf as dataOfNode, mirrorCluster } from './mirror-cluster.js';
 import { etcdSkipReason } from '../support/etcd.js';
 import { netnsSkipReason, NetnsHosts } from './hosts.js';
 import { FaultRunner, planFromEnv, type Ran } from './runner.js';
@@ -30,9 +30,6 @@ import { FaultRunner, planFromEnv, type Ran } from './runner.js';
 const skip = netnsSkipReason() ?? etcdSkipReason() ?? shimSkipReason();
 const RUN = 159;
 const PLAN = planFromEnv('HALO_MIRROR_FAULT', 50);
-const WRITER = fileURLToPath(new URL('../../fixtures/mirror/writer.js', import.meta.url));
-const SQL_WRITER = fileURLToPath(new URL('../../fixtures/mirror/sqlite-writer.js', import.meta.url));
-const MIRROR_PORT = 7700;
 
 function shimSkipReason(): string | undefined {
   if (spawnSync('cc', ['--version']).status === 0 && existsSync('/usr/bin/sqlite3')) return undefined;
@@ -47,29 +44,11 @@ describe('sync mirror under seeded fault schedules (network namespaces, etcd, re
   let runner: FaultRunner | null = null;
   let ok = false;
   let root = '';
-  const dataOf = (node: string): string => join(root, 'data', node);
+  const dataOf = (node: string): string => dataOfNode(c, node);
 
   before(async () => {
     hosts = NetnsHosts.create({ run: RUN, count: 3 });
-    c = new NetnsCluster(hosts, {
-      name: 'mirror',
-      recovery: { failureTimeoutMs: 5000 },
-      configure: (doc) => {
-        const state = String(doc.getIn(['stateDir']));
-        const dir = dirname(state);
-        const data = join(dir, 'data', '${HALO_NODE}');
-        doc.setIn(['groups', 0, 'resources', 1], doc.createNode({ name: 'data', type: 'mirror', path: data, port: MIRROR_PORT, mode: 'sync', scanIntervalMs: 50, syncTimeoutMs: 1500 }));
-        const shim = {
-          LD_PRELOAD: join(state, '${HALO_NODE}', 'mirror', 'halo-fsync.so'),
-          HALO_MIRROR_DIR: data,
-          HALO_MIRROR_SOCKET: join(state, '${HALO_NODE}', 'web', 'data', 'fsync.sock'),
-        };
-        const writer = (name: string, script: string, file: string, acks: string, intervalMs: number) =>
-          doc.createNode({ name, type: 'process', command: process.execPath, args: [script, join(data, file)], stopTimeoutMs: 1000, env: { ...shim, HALO_T_ACK_FILE: join(dir, acks), HALO_T_INTERVAL_MS: String(intervalMs) } });
-        doc.setIn(['groups', 0, 'resources', 2], writer('writer', WRITER, 'log', 'acks', 20));
-        doc.setIn(['groups', 0, 'resources', 3], writer('sqlite', SQL_WRITER, 'app.db', 'sql-acks', 50));
-      },
-    });
+    c = mirrorCluster(hosts, { name: 'mirror', mode: 'sync', sqlite: true });
     root = c.dir;
     await c.start();
     runner = new FaultRunner(hosts, c, { convergeLimitMs: 60_000 });
@@ -81,7 +60,7 @@ describe('sync mirror under seeded fault schedules (network namespaces, etcd, re
     await hosts?.teardown();
   });
 
-  const acks = (file = 'acks'): Ack[] => (existsSync(join(root, file)) ? parseAcks(readFileSync(join(root, file), 'utf8')) : []);
+  const acks = (file: 'acks' | 'sql-acks' = 'acks'): Ack[] => acksOf(c, file);
 
   /** The SQLite copy on `node`: integrity_check and the acknowledged transactions it lacks (read-only: no checkpoint). */
   function checkDb(node: string, acked: readonly Ack[]): string | null {

@@ -54,6 +54,9 @@ export interface Ran {
   readonly outages: Outage[];
   readonly convergedMs: number;
   readonly ms: number;
+  /** When the schedule started and when the cluster had converged after it (wall clock ms). */
+  readonly from: number;
+  readonly to: number;
   /** The active the cluster converged on. */
   readonly active: { readonly node: string; readonly epoch: number };
 }
@@ -212,7 +215,7 @@ export class FaultRunner {
     const convergedMs = Date.now() - healedAt;
     if (this.supervised.length > 0) log.push(`supervisor restarted the agent on ${this.supervised.splice(0).join(', ')}`);
     const to = Date.now();
-    return { schedule: s, log, outages: outages(c.records(), { from, to }), convergedMs, ms: to - from, active: { node: active.node, epoch: active.epoch } };
+    return { schedule: s, log, outages: outages(c.records(), { from, to }), convergedMs, ms: to - from, from, to, active: { node: active.node, epoch: active.epoch } };
   }
 
   /**
