@@ -19,6 +19,8 @@ export class MirrorClient {
   private constructor(
     private readonly sock: Socket,
     readonly epoch: number,
+    /** A request (sending it included) not answered within this closes the connection. */
+    private readonly answerTimeoutMs: number,
   ) {
     const dec = new FrameDecoder();
     sock.on('data', (chunk: Buffer) => {
@@ -32,7 +34,12 @@ export class MirrorClient {
     sock.on('close', () => this.close(new ClusterError('HA_MIRROR_UNAVAILABLE', 'mirror connection closed')));
   }
 
-  static async open(host: string, port: number, epoch: number, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<MirrorClient> {
+  /**
+   * Connects within `timeoutMs` (default 3000). `answerTimeoutMs` (default 30000): a peer that
+   * accepted the connection but does not answer a request in time (a stuck standby, a connection
+   * whose other end is gone without a reset) fails the connection instead of holding the link.
+   */
+  static async open(host: string, port: number, epoch: number, opts: { signal?: AbortSignal; timeoutMs?: number; answerTimeoutMs?: number } = {}): Promise<MirrorClient> {
     const signal = AbortSignal.any([...(opts.signal ? [opts.signal] : []), AbortSignal.timeout(opts.timeoutMs ?? 3000)]);
     const sock = await new Promise<Socket>((resolve, reject) => {
       const s = connect({ host, port });
@@ -52,7 +59,7 @@ export class MirrorClient {
       });
     });
     sock.setNoDelay(true);
-    return new MirrorClient(sock, epoch);
+    return new MirrorClient(sock, epoch, opts.answerTimeoutMs ?? 30_000);
   }
 
   get closed(): boolean {
@@ -66,8 +73,13 @@ export class MirrorClient {
     const p = new Promise<Response>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     // Rejected by close() while the frame is still being written: the caller sees the write error.
     p.catch(() => undefined);
-    await writeFrame(this.sock, encodeFrame({ ...body, id, epoch: this.epoch }, payload));
-    return await p;
+    const timer = setTimeout(() => this.close(new ClusterError('HA_MIRROR_UNAVAILABLE', `mirror peer did not answer "${body.kind}" within ${this.answerTimeoutMs} ms`)), this.answerTimeoutMs);
+    try {
+      await writeFrame(this.sock, encodeFrame({ ...body, id, epoch: this.epoch }, payload));
+      return await p;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   close(why: ClusterError = new ClusterError('HA_MIRROR_UNAVAILABLE', 'mirror connection closed')): void {
