@@ -86,6 +86,11 @@ export interface MirrorLoss {
   readonly sinceAt: number | null;
   /** Time of the old active's last report (the record's updatedAt); changes after it are unknown. */
   readonly asOfAt: number;
+  /**
+   * The old active never had an acknowledgement from `node` (no session with it in its epoch), so
+   * it could not know what the node holds: `bytes` counts everything, an upper bound.
+   */
+  readonly upperBound: boolean;
 }
 
 /**
@@ -107,15 +112,17 @@ export function mirrorLoss(group: GroupConfig, node: NodeId, records: readonly M
     const sb = rec.standbys.find((s) => s.node === node);
     if (sb === undefined) {
       // Not a standby of the old active: it holds nothing known; the bytes are the whole directory.
-      out.push({ ...base, bytes: rec.totalBytes, sinceAt: null });
+      out.push({ ...base, bytes: rec.totalBytes, sinceAt: null, upperBound: true });
       continue;
     }
+    // The old active never heard from it: it counted every byte as missing, whatever the node holds.
+    const upperBound = sb.lastAckAt === null && sb.state === 'broken';
     if (rec.mode === 'async') {
-      out.push({ ...base, bytes: sb.pendingBytes, sinceAt: sb.pendingBytes === 0 ? null : sb.behindSinceAt });
+      out.push({ ...base, bytes: sb.pendingBytes, sinceAt: sb.pendingBytes === 0 ? null : sb.behindSinceAt, upperBound });
       continue;
     }
     if (sb.pendingBytes === 0 && sb.behindSinceAt === null && sb.state === 'synced') continue;
-    out.push({ ...base, bytes: sb.pendingBytes, sinceAt: sb.behindSinceAt ?? (sb.state === 'broken' ? rec.updatedAt : null) });
+    out.push({ ...base, bytes: sb.pendingBytes, sinceAt: sb.behindSinceAt ?? (sb.state === 'broken' ? rec.updatedAt : null), upperBound });
   }
   return out;
 }
@@ -125,8 +132,9 @@ const at = (ms: number, now: number): string => `${new Date(ms).toISOString()} (
 /** One sentence with the bytes, sinceAt and asOfAt of a loss (the `mirror-data-loss` event's message). */
 export function describeLoss(l: MirrorLoss, now: number): string {
   const written = l.bytes === 0 ? '' : `, written since ${l.sinceAt === null ? 'an unknown time' : at(l.sinceAt, now)}`;
+  const amount = l.upperBound ? `at most ${l.bytes} bytes (the old active never heard from ${l.node}, so it counted everything)` : `${l.bytes} bytes`;
   return (
-    `mirror ${l.resource}: ${l.bytes} bytes had not reached ${l.node} as of ${at(l.asOfAt, now)}, the old active's last report${written}; ` +
+    `mirror ${l.resource}: ${amount} had not reached ${l.node} as of ${at(l.asOfAt, now)}, the old active's last report${written}; ` +
     `changes made after that report are unknown and may also be missing`
   );
 }

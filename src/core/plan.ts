@@ -187,7 +187,7 @@ function lossEvents(ctx: GroupContext, to: NodeId, epoch: number): ClusterEventD
     resource: l.resource,
     epoch,
     message: describeLoss(l, ctx.input.now),
-    loss: { bytes: l.bytes, sinceAt: l.sinceAt, asOfAt: l.asOfAt },
+    loss: { bytes: l.bytes, sinceAt: l.sinceAt, asOfAt: l.asOfAt, upperBound: l.upperBound },
   }));
 }
 

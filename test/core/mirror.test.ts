@@ -63,12 +63,12 @@ describe('mirror promotion rule (sync mode)', () => {
       `mirror data: 4096 bytes had not reached n2 as of ${new Date(T0 - 100).toISOString()} (100 ms before the failover), the old active's last report, ` +
         `written since ${new Date(T0 - 1500).toISOString()} (1500 ms before the failover); changes made after that report are unknown and may also be missing`,
     );
-    assert.deepEqual(loss.loss, { bytes: 4096, sinceAt: T0 - 1500, asOfAt: T0 - 100 }, 'the figures, for tools');
+    assert.deepEqual(loss.loss, { bytes: 4096, sinceAt: T0 - 1500, asOfAt: T0 - 100, upperBound: false }, 'the figures, for tools');
   });
 
   test('async mirrors never block failover; the loss is recorded with its bytes, since when, and as of when', () => {
     const input = mirrored('async')
-      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: [], mode: 'async', standbys: [{ node: n('n2'), state: 'broken', pendingBytes: 700, behindSinceAt: T0 - 200, lagMs: 0, lastAckAt: null, brokeAt: T0 - 150, resync: null }] })
+      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: [], mode: 'async', standbys: [{ node: n('n2'), state: 'broken', pendingBytes: 700, behindSinceAt: T0 - 200, lagMs: 0, lastAckAt: T0 - 160, brokeAt: T0 - 150, resync: null }] })
       .withoutSession('n1')
       .build();
     const d = decisionFor(plan(input), 'web');
@@ -77,7 +77,7 @@ describe('mirror promotion rule (sync mode)', () => {
     assert.ok(loss);
     assert.equal(loss.node, 'n2');
     assert.match(loss.message, /^mirror data: 700 bytes had not reached n2 as of \S+ \(100 ms before the failover\), the old active's last report, written since \S+ \(200 ms before the failover\); changes made after that report are unknown/);
-    assert.deepEqual(loss.loss, { bytes: 700, sinceAt: T0 - 200, asOfAt: T0 - 100 });
+    assert.deepEqual(loss.loss, { bytes: 700, sinceAt: T0 - 200, asOfAt: T0 - 100, upperBound: false });
   });
 
   test('async, synced with nothing pending at the last report: still recorded, 0 bytes as of that report', () => {
@@ -121,7 +121,7 @@ describe('mirrorLoss', () => {
   test('async: bytes, sinceAt and asOfAt of the newest record; nothing for the writer itself', () => {
     assert.ok(group);
     const older = rec({ updatedAt: 800, standbys: [{ node: n('n2'), state: 'syncing', pendingBytes: 10, behindSinceAt: 700, lagMs: 0, lastAckAt: null, brokeAt: null, resync: null }] });
-    assert.deepEqual(mirrorLoss(group, n('n2'), [older, rec({})]), [{ resource: 'data', node: 'n2', bytes: 300, sinceAt: 900, asOfAt: 1000 }]);
+    assert.deepEqual(mirrorLoss(group, n('n2'), [older, rec({})]), [{ resource: 'data', node: 'n2', bytes: 300, sinceAt: 900, asOfAt: 1000, upperBound: false }]);
     assert.deepEqual(mirrorLoss(group, n('n1'), [rec({})]), []);
     assert.deepEqual(mirrorLoss(group, n('n2'), undefined), []);
   });
@@ -129,16 +129,25 @@ describe('mirrorLoss', () => {
   test('async: 0 pending is still a statement (0 bytes as of asOfAt, no sinceAt)', () => {
     assert.ok(group);
     const synced = rec({ standbys: [{ node: n('n2'), state: 'synced', pendingBytes: 0, behindSinceAt: null, lagMs: 0, lastAckAt: 990, brokeAt: null, resync: null }] });
-    assert.deepEqual(mirrorLoss(group, n('n2'), [synced]), [{ resource: 'data', node: 'n2', bytes: 0, sinceAt: null, asOfAt: 1000 }]);
+    assert.deepEqual(mirrorLoss(group, n('n2'), [synced]), [{ resource: 'data', node: 'n2', bytes: 0, sinceAt: null, asOfAt: 1000, upperBound: false }]);
   });
 
   test('a broken standby with an unknown start of its loss says so; a node that was no standby misses the whole directory', () => {
     assert.ok(group);
-    const broken = rec({ standbys: [{ node: n('n2'), state: 'broken', pendingBytes: 4000, behindSinceAt: null, lagMs: 0, lastAckAt: null, brokeAt: 500, resync: null }] });
+    const broken = rec({ standbys: [{ node: n('n2'), state: 'broken', pendingBytes: 4000, behindSinceAt: null, lagMs: 0, lastAckAt: 400, brokeAt: 500, resync: null }] });
     const [l] = mirrorLoss(group, n('n2'), [broken]);
-    assert.deepEqual(l, { resource: 'data', node: 'n2', bytes: 4000, sinceAt: null, asOfAt: 1000 });
+    assert.deepEqual(l, { resource: 'data', node: 'n2', bytes: 4000, sinceAt: null, asOfAt: 1000, upperBound: false });
     assert.match(describeLoss(l, 1500), /4000 bytes had not reached n2 as of 1970-01-01T00:00:01.000Z \(500 ms before the failover\), the old active's last report, written since an unknown time;/);
-    assert.deepEqual(mirrorLoss(group, n('n3'), [rec({})]), [{ resource: 'data', node: 'n3', bytes: 5000, sinceAt: null, asOfAt: 1000 }]);
+    assert.deepEqual(mirrorLoss(group, n('n3'), [rec({})]), [{ resource: 'data', node: 'n3', bytes: 5000, sinceAt: null, asOfAt: 1000, upperBound: true }]);
+  });
+
+  test('a standby the old active never heard from (no acknowledgement in its epoch): the bytes are an upper bound, and the message says so', () => {
+    assert.ok(group);
+    const never = rec({ standbys: [{ node: n('n2'), state: 'broken', pendingBytes: 4000, behindSinceAt: null, lagMs: 0, lastAckAt: null, brokeAt: 500, resync: null }] });
+    const [l] = mirrorLoss(group, n('n2'), [never]);
+    assert.ok(l);
+    assert.equal(l.upperBound, true);
+    assert.match(describeLoss(l, 1500), /^mirror data: at most 4000 bytes \(the old active never heard from n2, so it counted everything\) had not reached n2/);
   });
 
   test('sync with allowDataLoss: unchanged, a synced standby with nothing pending is not reported', () => {
