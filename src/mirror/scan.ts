@@ -65,10 +65,14 @@ export function blockSum(b: Buffer): string {
   return createHash('sha1').update(b).digest('base64');
 }
 
+/** Bytes read per call while checksumming (whole blocks; fewer round trips to the thread pool). */
+const READ_BYTES = 16 * BLOCK_SIZE;
+
 /**
  * Block checksums of a file (BLOCK_SIZE blocks, the last one short); size -1 and no sums when the
  * file does not exist. `onBlock` sees each block's data (used to ship what differs without a
- * second read).
+ * second read); the buffer is reused after the call returns or its promise settles, so a caller
+ * that keeps the data copies it.
  */
 export async function fileSums(
   file: string,
@@ -84,18 +88,23 @@ export async function fileSums(
   }
   try {
     const sums: string[] = [];
-    const buf = Buffer.allocUnsafe(BLOCK_SIZE);
+    const buf = Buffer.allocUnsafe(READ_BYTES);
     let pos = 0;
     for (;;) {
       signal?.throwIfAborted();
-      const { bytesRead } = await fh.read(buf, 0, BLOCK_SIZE, pos);
-      if (bytesRead === 0) break;
-      const data = buf.subarray(0, bytesRead);
-      const s = blockSum(data);
-      sums.push(s);
-      if (onBlock) await onBlock(sums.length - 1, Buffer.from(data), s);
+      const { bytesRead } = await fh.read(buf, 0, READ_BYTES, pos);
+      for (let at = 0; at < bytesRead; at += BLOCK_SIZE) {
+        const data = buf.subarray(at, Math.min(at + BLOCK_SIZE, bytesRead));
+        const s = blockSum(data);
+        sums.push(s);
+        if (onBlock) {
+          const r = onBlock(sums.length - 1, data, s);
+          if (r) await r;
+        }
+      }
       pos += bytesRead;
-      if (bytesRead < BLOCK_SIZE) break;
+      // A short read is the end of the file (a last block shorter than BLOCK_SIZE ends it too).
+      if (bytesRead < READ_BYTES) break;
     }
     return { size: pos, sums };
   } finally {

@@ -574,16 +574,18 @@ export class MirrorSource {
     if (theirSize < 0) this.add(l, { op: 'create', path: e.path, mode: e.mode }, []);
     const readAtNs = nowNs();
     const before = await statEntry(this.opts.dir, e.path);
-    const { size, sums } = await fileSums(`${this.opts.dir}/${e.path}`, async (i, data, s) => {
+    // Not async: a block the standby already holds costs no await.
+    const { size, sums } = await fileSums(`${this.opts.dir}/${e.path}`, (i, data, s) => {
       if (l.resync) l.resync.doneBytes += data.length;
-      if (theirs[i] === s) return;
+      if (theirs[i] === s) return undefined;
       // A block wholly within the standby's size changed in place; one that grew counts as growth.
       if (i * BLOCK_SIZE + data.length <= theirSize) {
         const h = l.held.get(e.path);
         const ip = { bytes: data.length, sinceAt: h?.readAt ?? null, unknownSince: h?.readAt == null };
         mergeInPlace(l.batch.inPlace, ip);
       }
-      await this.addWrite(l, e.path, i * BLOCK_SIZE, data);
+      // fileSums reuses its buffer: the batch keeps a copy.
+      return this.addWrite(l, e.path, i * BLOCK_SIZE, Buffer.from(data));
     });
     if (size < 0) {
       // Vanished while we looked: the removal pass of the next scan handles it.
