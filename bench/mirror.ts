@@ -1,17 +1,17 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { copyFile, open, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MirrorReceiver } from '../src/mirror/receiver.js';
 import { MirrorSource } from '../src/mirror/source.js';
 import { ensureFsyncShim, SyncSocketServer } from '../src/mirror/sync-socket.js';
 import { summarize, type Summary, type TableRow } from './stats.js';
 
 /**
- * Mirror figures on this machine (loopback TCP, one disk for both sides):
+ * Mirror figures on this machine (loopback TCP, one disk for both sides; the standby runs in its
+ * own process, bench/mirror-standby.ts, as it would on its own node):
  *  - async throughput of the initial sync vs a plain local copy (copyFile + fsync) of the same data;
  *  - sync-mode fsync latency through the shim vs a local fsync (4 KiB appends);
  *  - async lag at a sustained 50 MB/s (write -> standby file holds it, polled every 2 ms);
@@ -22,6 +22,7 @@ import { summarize, type Summary, type TableRow } from './stats.js';
 
 const PORT = 33_900;
 const WRITER = fileURLToPath(new URL('./mirror-writer.js', import.meta.url));
+const STANDBY = fileURLToPath(new URL('./mirror-standby.js', import.meta.url));
 
 export interface MirrorBenchResult {
   readonly dataMb: number;
@@ -60,9 +61,37 @@ async function localCopy(src: string, dst: string): Promise<number> {
   return performance.now() - t0;
 }
 
-function pair(root: string, name: string, port: number): { receiver: MirrorReceiver; dir: string } {
+interface Standby {
+  readonly dir: string;
+  start(): Promise<void>;
+  /** Stops the standby; resolves with the payload bytes it received. */
+  stop(): Promise<number>;
+}
+
+/** A standby in its own process (bench/mirror-standby.ts) for `<root>/<name>-data`. */
+function pair(root: string, name: string, port: number): Standby {
   const dir = join(root, `${name}-data`);
-  return { receiver: new MirrorReceiver({ dir, metaDir: join(root, `${name}-meta`), host: '127.0.0.1', port }), dir };
+  let proc: ChildProcess | null = null;
+  let out = '';
+  return {
+    dir,
+    async start() {
+      const p = spawn(process.execPath, [STANDBY, dir, join(root, `${name}-meta`), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      proc = p;
+      p.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+      await until(() => out.includes('ready\n') || p.exitCode !== null, 30_000, `standby ${name} listening`);
+      if (!out.includes('ready\n')) throw new Error(`mirror bench standby ${name} exited with ${p.exitCode}`);
+    },
+    async stop() {
+      const p = proc;
+      if (!p) return 0;
+      proc = null;
+      const closed = new Promise<void>((r) => p.once('close', () => r()));
+      p.kill('SIGTERM');
+      await closed;
+      return Number(/bytes (\d+)/.exec(out)?.[1] ?? '0');
+    },
+  };
 }
 
 async function runWriter(args: readonly string[], env: Record<string, string>): Promise<number[]> {
@@ -86,7 +115,7 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     const localMs = await localCopy(src, join(root, 'copy'));
     rmSync(join(root, 'copy'), { recursive: true, force: true });
     const a = pair(root, 'a', PORT);
-    await a.receiver.start();
+    await a.start();
     const s1 = new MirrorSource({ dir: src, group: 'b', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 'a', host: '127.0.0.1', port: PORT }] });
     const t0 = performance.now();
     s1.start();
@@ -96,7 +125,7 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     log(`  throughput: local copy ${throughput.localMbPerS} MB/s, mirror ${throughput.mirrorMbPerS} MB/s (ratio ${throughput.ratio})`);
 
     // 4. Resync: stop the standby, change 1 % of the blocks, restart, time until in sync again.
-    await a.receiver.stop();
+    await a.stop();
     await until(() => s1.status()[0]?.state === 'broken', 10_000, 'link down');
     const files = (await readdir(src)).sort();
     const blocks = (mb * 1024 * 1024) / 65_536;
@@ -108,15 +137,13 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
       closeSync(fd);
     }
     const a2 = pair(root, 'a', PORT);
-    const before = 0;
-    await a2.receiver.start();
+    await a2.start();
     const r0 = performance.now();
     await until(() => s1.status()[0]?.inSync === true, 600_000, 'resync');
     const resyncMs = performance.now() - r0;
-    const resync = { dataMb: mb, changedPercent: round((changes / blocks) * 100), ms: Math.round(resyncMs), bytesSent: a2.receiver.status().bytes - before };
-    log(`  resync ${mb} MB with ${resync.changedPercent} % of blocks changed: ${resync.ms} ms, ${resync.bytesSent} bytes sent`);
     await s1.stop();
-    await a2.receiver.stop();
+    const resync = { dataMb: mb, changedPercent: round((changes / blocks) * 100), ms: Math.round(resyncMs), bytesSent: await a2.stop() };
+    log(`  resync ${mb} MB with ${resync.changedPercent} % of blocks changed: ${resync.ms} ms, ${resync.bytesSent} bytes sent`);
     rmSync(src, { recursive: true, force: true });
     rmSync(join(root, 'a-data'), { recursive: true, force: true });
 
@@ -128,7 +155,7 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     const sdir = join(root, 'sync-src');
     mkdirSync(sdir, { recursive: true });
     const b = pair(root, 'b', PORT + 1);
-    await b.receiver.start();
+    await b.start();
     const s2 = new MirrorSource({ dir: sdir, group: 'b', node: 'n1', epoch: 1, mode: 'sync', standbys: [{ name: 'b', host: '127.0.0.1', port: PORT + 1 }], scanIntervalMs: 1000 });
     const sock = new SyncSocketServer(join(root, 'fsync.sock'), async (p) => await s2.syncPath(p));
     await sock.start();
@@ -138,7 +165,7 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     const rtt = await measureRtt(PORT + 2);
     await sock.stop();
     await s2.stop();
-    await b.receiver.stop();
+    await b.stop();
     const fl = summarize(localLat);
     const fs = summarize(syncLat);
     const fsync = { localMs: fl, syncMs: fs, ratioP50: round((fs.p50 ?? 0) / (fl.p50 ?? 1)), ratioP99: round((fs.p99 ?? 0) / (fl.p99 ?? 1)), rttMs: summarize(rtt) };
@@ -148,13 +175,13 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     const ldir = join(root, 'lag-src');
     mkdirSync(ldir, { recursive: true });
     const c = pair(root, 'c', PORT + 3);
-    await c.receiver.start();
+    await c.start();
     const s3 = new MirrorSource({ dir: ldir, group: 'b', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 'c', host: '127.0.0.1', port: PORT + 3 }], scanIntervalMs: 20 });
     s3.start();
     await until(() => s3.status()[0]?.inSync === true, 10_000, 'lag standby in sync');
     const lag = await measureLag(ldir, c.dir, 50, 10_000);
     await s3.stop();
-    await c.receiver.stop();
+    await c.stop();
     log(`  async lag at ${lag.achievedMbPerS} MB/s: p50 ${lag.lagMs.p50} p99 ${lag.lagMs.p99} ms`);
 
     const result: MirrorBenchResult = { dataMb: mb, throughput, fsync, lag, resync };
