@@ -61,6 +61,23 @@ function startActive(t: TestContext, o: { dir: string; port: number; socket: str
   return node;
 }
 
+/** One schedule's pair: a standby receiver and an active (its own process) shipping `<base>/active`, once in sync. */
+async function startPair(t: TestContext, o: { base: string; port: number; epoch: number; seed: number }): Promise<{ activeDir: string; standbyDir: string; socket: string; receiver: MirrorReceiver; active: Node; restartReceiver: () => Promise<MirrorReceiver> }> {
+  const activeDir = join(o.base, 'active');
+  mkdirSync(activeDir, { recursive: true });
+  const standbyDir = join(o.base, 'standby');
+  const newReceiver = async (): Promise<MirrorReceiver> => {
+    const r = new MirrorReceiver({ dir: standbyDir, metaDir: join(o.base, 'standby-meta'), host: '127.0.0.1', port: o.port });
+    await r.start();
+    return r;
+  };
+  const receiver = await newReceiver();
+  const socket = join(o.base, 'sync.sock');
+  const active = startActive(t, { dir: activeDir, port: o.port, socket, epoch: o.epoch });
+  await eventually(() => active.inSync, { timeoutMs: 10_000, what: `seed ${o.seed}: standby in sync` });
+  return { activeDir, standbyDir, socket, receiver, active, restartReceiver: newReceiver };
+}
+
 /** Runs `cmd` with the shim preloaded; `acked` follows the highest "acked <n>" line it printed. */
 function startApp(t: TestContext, cmd: string, args: readonly string[], env: Record<string, string>): { proc: ChildProcess; acked: () => number; exited: Promise<void> } {
   const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -90,14 +107,9 @@ describe('mirror acceptance (sync mode, unmodified applications)', { skip, timeo
     for (let seed = 1; seed <= SCHEDULES; seed++) {
       const r = rng(seed);
       const base = join(root, `s${seed}`);
-      const activeDir = join(base, 'active');
-      mkdirSync(activeDir, { recursive: true });
-      const standbyDir = join(base, 'standby');
-      let receiver = new MirrorReceiver({ dir: standbyDir, metaDir: join(base, 'standby-meta'), host: '127.0.0.1', port: p });
-      await receiver.start();
-      const socket = join(base, 'sync.sock');
-      const active = startActive(t, { dir: activeDir, port: p, socket, epoch: seed });
-      await eventually(() => active.inSync, { timeoutMs: 10_000, what: `seed ${seed}: standby in sync` });
+      const pair = await startPair(t, { base, port: p, epoch: seed, seed });
+      const { activeDir, standbyDir, socket, active } = pair;
+      let receiver = pair.receiver;
       const ackFile = join(base, 'acks');
       const writer = startApp(t, process.execPath, [WRITER, join(activeDir, 'log')], { LD_PRELOAD: shim, HALO_MIRROR_DIR: activeDir, HALO_MIRROR_SOCKET: socket, HALO_T_ACK_FILE: ackFile });
       // The schedule starts once the writer runs (its first record acknowledged), whatever the machine's load.
@@ -107,8 +119,7 @@ describe('mirror acceptance (sync mode, unmodified applications)', { skip, timeo
         await new Promise((res) => setTimeout(res, 50 + r() * 200));
         await receiver.stop();
         await new Promise((res) => setTimeout(res, r() * 200));
-        receiver = new MirrorReceiver({ dir: standbyDir, metaDir: join(base, 'standby-meta'), host: '127.0.0.1', port: p });
-        await receiver.start();
+        receiver = await pair.restartReceiver();
       }
       await new Promise((res) => setTimeout(res, 300 + r() * 700));
       writer.proc.kill('SIGKILL');
@@ -139,15 +150,7 @@ describe('mirror acceptance (sync mode, unmodified applications)', { skip, timeo
     const p = port();
     for (let seed = 1; seed <= 5; seed++) {
       const r = rng(100 + seed);
-      const base = join(root, `s${seed}`);
-      const activeDir = join(base, 'active');
-      mkdirSync(activeDir, { recursive: true });
-      const standbyDir = join(base, 'standby');
-      const receiver = new MirrorReceiver({ dir: standbyDir, metaDir: join(base, 'standby-meta'), host: '127.0.0.1', port: p });
-      await receiver.start();
-      const socket = join(base, 'sync.sock');
-      const active = startActive(t, { dir: activeDir, port: p, socket, epoch: 1 });
-      await eventually(() => active.inSync, { timeoutMs: 10_000, what: 'standby in sync' });
+      const { activeDir, standbyDir, socket, receiver, active } = await startPair(t, { base: join(root, `s${seed}`), port: p, epoch: 1, seed });
       const db = startApp(t, 'stdbuf', ['-oL', 'sqlite3', join(activeDir, 'app.db')], { LD_PRELOAD: shim, HALO_MIRROR_DIR: activeDir, HALO_MIRROR_SOCKET: socket });
       const stdin = db.proc.stdin;
       assert.ok(stdin);
@@ -186,14 +189,7 @@ describe('mirror acceptance (sync mode, unmodified applications)', { skip, timeo
     for (let seed = 1; seed <= 10; seed++) {
       const r = rng(200 + seed);
       const base = join(root, `s${seed}`);
-      const activeDir = join(base, 'active');
-      mkdirSync(activeDir, { recursive: true });
-      const standbyDir = join(base, 'standby');
-      const receiver = new MirrorReceiver({ dir: standbyDir, metaDir: join(base, 'standby-meta'), host: '127.0.0.1', port: p });
-      await receiver.start();
-      const socket = join(base, 'sync.sock');
-      const active = startActive(t, { dir: activeDir, port: p, socket, epoch: 1 });
-      await eventually(() => active.inSync, { timeoutMs: 10_000, what: `seed ${seed}: standby in sync` });
+      const { activeDir, standbyDir, socket, receiver, active } = await startPair(t, { base, port: p, epoch: 1, seed });
       const ackFile = join(base, 'acks');
       const acked = (): Ack[] => (existsSync(ackFile) ? parseAcks(readFileSync(ackFile, 'utf8')) : []);
       const writer = startApp(t, process.execPath, [FILES_WRITER, join(activeDir, 'mail')], { LD_PRELOAD: shim, HALO_MIRROR_DIR: activeDir, HALO_MIRROR_SOCKET: socket, HALO_T_ACK_FILE: ackFile });
