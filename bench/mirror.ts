@@ -68,6 +68,9 @@ interface Standby {
   stop(): Promise<number>;
 }
 
+/** Standby processes not stopped yet (killed when the bench ends early). */
+const running = new Set<ChildProcess>();
+
 /** A standby in its own process (bench/mirror-standby.ts) for `<root>/<name>-data`. */
 function pair(root: string, name: string, port: number): Standby {
   const dir = join(root, `${name}-data`);
@@ -78,6 +81,8 @@ function pair(root: string, name: string, port: number): Standby {
     async start() {
       const p = spawn(process.execPath, [STANDBY, dir, join(root, `${name}-meta`), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
       proc = p;
+      running.add(p);
+      p.once('close', () => running.delete(p));
       p.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
       await until(() => out.includes('ready\n') || p.exitCode !== null, 30_000, `standby ${name} listening`);
       if (!out.includes('ready\n')) throw new Error(`mirror bench standby ${name} exited with ${p.exitCode}`);
@@ -195,6 +200,7 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     ];
     return { result, rows };
   } finally {
+    for (const p of running) p.kill('SIGKILL');
     rmSync(root, { recursive: true, force: true });
   }
 }
