@@ -209,9 +209,10 @@ export const ClusterEventSchema = z.strictObject({
    * mirror-data-loss only: what the failover may have lost, as figures. `bytes` had not reached
    * the new active as of `asOfAt` (the old active's last report) and were written since `sinceAt`
    * (null: unknown); changes after `asOfAt` are unknown. `upperBound`: the old active never heard
-   * from that node, so `bytes` counts everything it had not confirmed.
+   * from that node, so `bytes` counts everything it had not confirmed (absent in events recorded
+   * before halo reported it: unknown, and such events must still be read).
    */
-  loss: z.strictObject({ bytes: z.number().int().min(0), sinceAt: z.number().nullable(), asOfAt: z.number(), upperBound: z.boolean() }).optional(),
+  loss: z.strictObject({ bytes: z.number().int().min(0), sinceAt: z.number().nullable(), asOfAt: z.number(), upperBound: z.boolean().optional() }).optional(),
 });
 export type ClusterEvent = z.infer<typeof ClusterEventSchema>;
 

@@ -74,7 +74,9 @@ describe('async mirror under seeded fault schedules: reported loss against actua
     for (const e of (JSON.parse(r.text) as EventsResponse).events) {
       if (e.kind !== 'mirror-data-loss' || e.at < from || e.at > to) continue;
       if (!e.loss) return `a mirror-data-loss event without figures: ${e.message}`;
-      out.push({ at: e.at, node: e.node ?? '?', ...e.loss });
+      const { upperBound } = e.loss;
+      if (upperBound === undefined) return `a mirror-data-loss event without upperBound: ${e.message}`;
+      out.push({ at: e.at, node: e.node ?? '?', ...e.loss, upperBound });
     }
     return out;
   }
