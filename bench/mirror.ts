@@ -72,7 +72,7 @@ interface Standby {
 const running = new Set<ChildProcess>();
 
 /** A standby in its own process (bench/mirror-standby.ts) for `<root>/<name>-data`. */
-function pair(root: string, name: string, port: number): Standby {
+function standbyProcess(root: string, name: string, port: number): Standby {
   const dir = join(root, `${name}-data`);
   let proc: ChildProcess | null = null;
   let out = '';
@@ -119,7 +119,7 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     makeData(src, mb);
     const localMs = await localCopy(src, join(root, 'copy'));
     rmSync(join(root, 'copy'), { recursive: true, force: true });
-    const a = pair(root, 'a', PORT);
+    const a = standbyProcess(root, 'a', PORT);
     await a.start();
     const s1 = new MirrorSource({ dir: src, group: 'b', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 'a', host: '127.0.0.1', port: PORT }] });
     const t0 = performance.now();
@@ -141,7 +141,7 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
       writeSync(fd, randomBytes(512), 0, 512, ((i * 104_729) % 64) * 65_536);
       closeSync(fd);
     }
-    const a2 = pair(root, 'a', PORT);
+    const a2 = standbyProcess(root, 'a', PORT);
     await a2.start();
     const r0 = performance.now();
     await until(() => s1.status()[0]?.inSync === true, 600_000, 'resync');
@@ -159,7 +159,7 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     const localLat = await runWriter([join(localDir, 'log'), '1000', '4096'], {});
     const sdir = join(root, 'sync-src');
     mkdirSync(sdir, { recursive: true });
-    const b = pair(root, 'b', PORT + 1);
+    const b = standbyProcess(root, 'b', PORT + 1);
     await b.start();
     const s2 = new MirrorSource({ dir: sdir, group: 'b', node: 'n1', epoch: 1, mode: 'sync', standbys: [{ name: 'b', host: '127.0.0.1', port: PORT + 1 }], scanIntervalMs: 1000 });
     const sock = new SyncSocketServer(join(root, 'fsync.sock'), async (p) => await s2.syncPath(p));
@@ -179,7 +179,7 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     // 3. Async lag at 50 MB/s for 10 s.
     const ldir = join(root, 'lag-src');
     mkdirSync(ldir, { recursive: true });
-    const c = pair(root, 'c', PORT + 3);
+    const c = standbyProcess(root, 'c', PORT + 3);
     await c.start();
     const s3 = new MirrorSource({ dir: ldir, group: 'b', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 'c', host: '127.0.0.1', port: PORT + 3 }], scanIntervalMs: 20 });
     s3.start();
