@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { HaloConfig, MonitorConfig, ResourceConfig } from '../domain/config.js';
-import { isClusterError } from '../domain/errors.js';
-import type { Epoch, GroupId, LeaseId, NodeId } from '../domain/ids.js';
+import { ClusterError, isClusterError } from '../domain/errors.js';
+import type { Epoch, GroupId, LeaseId, NodeId, Revision } from '../domain/ids.js';
 import { clusterKeys, type ClusterKeys } from '../domain/keys.js';
 import type { ClusterEvent, DrainReport, FailureRecord, GroupStatus, NodeSession, StoredConfig } from '../domain/state.js';
-import type { Coordinator } from '../coord/coordinator.js';
+import type { Compare, Coordinator } from '../coord/coordinator.js';
 import { CoordinatorView } from '../coord/view.js';
 import { isLogKey, parseSnapshot, type ClusterSnapshot } from '../coord/snapshot.js';
 import { decideAgentGroup, type AgentGroupDecision } from '../core/agent-decide.js';
@@ -60,6 +60,8 @@ export class Agent {
   private readonly runners = new Map<GroupId, GroupRunner>();
   private readonly decisions = new Map<GroupId, AgentGroupDecision>();
   private readonly lastStatus = new Map<GroupId, { sig: string; at: number; updatedAt: number }>();
+  /** The revision of our status key of each group as of our last write (see putStatus). */
+  private readonly statusRevision = new Map<GroupId, Revision | 'absent'>();
   private readonly controller: Controller;
   private readonly stop = new AbortController();
   private wake: (() => void) | null = null;
@@ -321,6 +323,7 @@ export class Agent {
       if (seen.has(name)) continue;
       this.runners.delete(name);
       void runner.shutdown().then(() => this.deps.coord.delete(this.keys.status(this.node, name)).catch(() => undefined));
+      this.statusRevision.delete(name);
     }
     this.scheduleStatus();
   }
@@ -380,13 +383,9 @@ export class Agent {
       detail: 'starting',
     };
     try {
-      const r = await this.deps.coord.txn(
-        [{ key: this.keys.assign(group), modRevision: a.revision }],
-        [{ kind: 'put', key: this.keys.status(this.node, group), value: JSON.stringify(status), lease: lease.id }],
-        { signal: AbortSignal.timeout(2000) },
-      );
-      if (!r.ok) this.deps.log.info({ group, epoch }, 'assignment changed before start: not starting');
-      return r.ok;
+      const ok = await this.putStatus(status, lease.id, [{ key: this.keys.assign(group), modRevision: a.revision }]);
+      if (!ok) this.deps.log.info({ group, epoch }, 'assignment changed before start: not starting');
+      return ok;
     } catch (e) {
       this.deps.log.warn({ group, err: String(e) }, 'could not confirm assignment: not starting');
       return false;
@@ -464,7 +463,7 @@ export class Agent {
       const last = this.lastStatus.get(group);
       if (last && last.sig === sig && now - last.at < 5000 && !this.statusOverwritten(group, last, now)) continue;
       try {
-        await this.deps.coord.put(this.keys.status(this.node, group), JSON.stringify(rec), { lease: lease.id, signal: AbortSignal.timeout(2000) });
+        await this.putStatus(rec, lease.id);
         this.lastStatus.set(group, { sig, at: now, updatedAt: rec.updatedAt });
       } catch (e) {
         // Not retried in a loop: the next reconcile (or change) writes it again.
@@ -472,6 +471,35 @@ export class Agent {
         return;
       }
     }
+  }
+
+  /**
+   * Stores this node's status of a group, compare-and-swap on the key's revision as of our last
+   * write, so a write abandoned at its deadline that reaches the store later (a partition heals and
+   * a request queued at a cut-off etcd member goes through) fails its compare instead of putting an
+   * older status over a newer one (for a while every agent would see, say, the running group as
+   * stopped and hold its endpoints). When our write's outcome was unknown the next one still
+   * compares against the revision before it: either that write landed (the compare fails, we learn
+   * the current revision and write again) or it never will. `also`: further compares (confirmStart:
+   * the assignment); false when one of those failed, nothing written.
+   */
+  private async putStatus(rec: GroupStatus, lease: LeaseId, also: readonly Compare[] = []): Promise<boolean> {
+    const key = this.keys.status(this.node, rec.group);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let rev = this.statusRevision.get(rec.group);
+      if (rev === undefined) {
+        const cur = await this.deps.coord.get(key, { signal: AbortSignal.timeout(2000) });
+        rev = cur ? cur.modRevision : 'absent';
+      }
+      const r = await this.deps.coord.txn([...also, { key, modRevision: rev }], [{ kind: 'put', key, value: JSON.stringify(rec), lease }], { signal: AbortSignal.timeout(2000) });
+      if (r.ok) {
+        this.statusRevision.set(rec.group, r.revision);
+        return true;
+      }
+      if (r.key !== key) return false;
+      this.statusRevision.set(rec.group, r.current);
+    }
+    throw new ClusterError('HA_CONFLICT', `status ${key}: the stored status kept changing`);
   }
 
   /**

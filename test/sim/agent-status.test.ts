@@ -4,19 +4,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
+import type { Compare, Coordinator, Opts, TxnOp } from '../../src/coord/coordinator.js';
 import { MemoryCoordinator } from '../../src/coord/memory/index.js';
+import { ClusterError } from '../../src/domain/errors.js';
 import { HaloConfigSchema } from '../../src/domain/config.js';
-import { parseGroupId, parseNodeId } from '../../src/domain/ids.js';
+import { parseGroupId, parseNodeId, type LeaseId } from '../../src/domain/ids.js';
 import { clusterKeys } from '../../src/domain/keys.js';
 import { GroupStatusSchema } from '../../src/domain/state.js';
 import { silentLogger } from '../../src/observability/log.js';
 import { ManualClock } from '../../src/platform/clock.js';
-import { World } from './world.js';
+import { CuttableCoordinator, World } from './world.js';
 
 /**
  * A status write abandoned at its deadline can still reach the store later (a partition heals and
- * the request that was queued to a cut-off member arrives) and overwrite a newer one. The agent
- * sees its own stored status in its view and writes it again.
+ * the request that was queued to a cut-off member arrives). The agent writes its status
+ * compare-and-swap, so such a write fails instead of overwriting a newer one; and should the stored
+ * status still go back (a write by anything else), the agent sees that in its view and writes again.
  */
 const CONFIG = HaloConfigSchema.parse({
   cluster: 'st',
@@ -26,18 +29,9 @@ const CONFIG = HaloConfigSchema.parse({
   groups: [{ name: 'web', resources: [{ name: 'app', type: 'process', command: 'sim' }] }],
 });
 
-const flush = async () => {
-  for (let i = 0; i < 6; i++) await new Promise((r) => setImmediate(r));
-};
-
-test('an agent writes its status again when an older write lands after a newer one', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'halo-status-'));
-  const clock = new ManualClock(0);
-  const coord = new MemoryCoordinator({ clock });
-  const world = new World(clock);
+function makeAgent(coord: Coordinator, clock: ManualClock, world: World, dir: string): Agent {
   const node = parseNodeId('n1');
-  const key = clusterKeys('st').status(node, parseGroupId('web'));
-  const agent = new Agent({
+  return new Agent({
     coord,
     clock,
     node,
@@ -52,6 +46,55 @@ test('an agent writes its status again when an older write lands after a newer o
     log: silentLogger,
     pid: 1,
   });
+}
+
+/**
+ * Holds back the next write to `key` once armed: the caller gets HA_COORD_OUTCOME_UNKNOWN at once
+ * (as at its deadline), and the write reaches the store only at `land()`, as it was sent.
+ */
+class LateWrites extends CuttableCoordinator {
+  armed = false;
+  private late: (() => Promise<unknown>) | null = null;
+  constructor(
+    private readonly store: Coordinator,
+    private readonly key: string,
+  ) {
+    super(store);
+  }
+  private hold(apply: () => Promise<unknown>): never {
+    this.armed = false;
+    this.late = apply;
+    throw new ClusterError('HA_COORD_OUTCOME_UNKNOWN', 'held back by the test');
+  }
+  override async put(key: string, value: string, opts?: Opts & { readonly lease?: LeaseId }) {
+    if (this.armed && key === this.key) this.hold(() => this.store.put(key, value, opts?.lease !== undefined ? { lease: opts.lease } : {}));
+    return super.put(key, value, opts);
+  }
+  override async txn(compares: readonly Compare[], ops: readonly TxnOp[], opts?: Opts) {
+    if (this.armed && ops.some((o) => o.key === this.key)) this.hold(() => this.store.txn(compares, ops));
+    return super.txn(compares, ops, opts);
+  }
+  get holding(): boolean {
+    return this.late !== null;
+  }
+  async land(): Promise<void> {
+    const apply = this.late;
+    this.late = null;
+    await apply?.();
+  }
+}
+
+const flush = async () => {
+  for (let i = 0; i < 6; i++) await new Promise((r) => setImmediate(r));
+};
+
+test('an agent writes its status again when the stored one goes back to an older one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'halo-status-'));
+  const clock = new ManualClock(0);
+  const coord = new MemoryCoordinator({ clock });
+  const world = new World(clock);
+  const key = clusterKeys('st').status(parseNodeId('n1'), parseGroupId('web'));
+  const agent = makeAgent(coord, clock, world, dir);
   const stored = async () => {
     const kv = await coord.get(key);
     return kv ? GroupStatusSchema.parse(JSON.parse(kv.value)) : null;
@@ -67,7 +110,7 @@ test('an agent writes its status again when an older write lands after a newer o
     await run(1500);
     const good = await stored();
     assert.ok(good, 'the agent wrote its status');
-    // An older write of its own lands late: the same record as it was a while ago.
+    // The stored status goes back to what it was a while ago (an unconditional put).
     await coord.put(key, JSON.stringify({ ...good, state: 'stopped', epoch: 0, updatedAt: good.updatedAt - 3000 }));
     assert.equal((await stored())?.updatedAt, good.updatedAt - 3000);
     await run(1500);
@@ -75,6 +118,47 @@ test('an agent writes its status again when an older write lands after a newer o
     assert.ok(after && after.updatedAt >= good.updatedAt, `the status was written again (stored updatedAt ${after?.updatedAt}, last written ${good.updatedAt})`);
     assert.equal(after.state, good.state);
     assert.equal(after.epoch, good.epoch);
+  } finally {
+    await agent.shutdown({ keepResources: false });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a status write that reaches the store after a newer one does not overwrite it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'halo-status-'));
+  const clock = new ManualClock(0);
+  const store = new MemoryCoordinator({ clock });
+  const world = new World(clock);
+  const key = clusterKeys('st').status(parseNodeId('n1'), parseGroupId('web'));
+  const coord = new LateWrites(store, key);
+  const agent = makeAgent(coord, clock, world, dir);
+  const stored = async () => {
+    const kv = await store.get(key);
+    return kv ? GroupStatusSchema.parse(JSON.parse(kv.value)) : null;
+  };
+  const run = async (ms: number) => {
+    for (let t = 0; t < ms; t += 50) {
+      clock.advance(50);
+      await flush();
+    }
+  };
+  try {
+    await agent.start();
+    await run(1500);
+    assert.ok(await stored(), 'the agent wrote its status');
+    // The next status write (the periodic refresh, at most 5 s later) is abandoned with an unknown
+    // outcome; the agent writes again on a later pass and that one lands.
+    coord.armed = true;
+    await run(6000);
+    assert.ok(coord.holding, 'a status write was held back');
+    const old = (await stored())?.updatedAt ?? 0;
+    await run(6000);
+    const newer = await stored();
+    assert.ok(newer && newer.updatedAt > old, 'a later status write landed');
+    // Now the abandoned write reaches the store.
+    await coord.land();
+    const after = await stored();
+    assert.equal(after?.updatedAt, newer.updatedAt, `the stored status went back from ${newer.updatedAt} to ${after?.updatedAt}`);
   } finally {
     await agent.shutdown({ keepResources: false });
     rmSync(dir, { recursive: true, force: true });
