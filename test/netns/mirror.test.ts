@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { checkCopy, type Ack } from '../../fixtures/mirror/records.js';
 import type { MirrorsResponse } from '../../src/api/schemas.js';
 import { eventually } from '../support/util.js';
@@ -62,15 +63,28 @@ describe('sync mirror under seeded fault schedules (network namespaces, etcd, re
 
   const acks = (file: 'acks' | 'sql-acks' = 'acks'): Ack[] => acksOf(c, file);
 
-  /** The SQLite copy on `node`: integrity_check and the acknowledged transactions it lacks (read-only: no checkpoint). */
-  function checkDb(node: string, acked: readonly Ack[]): string | null {
+  /**
+   * The SQLite copy on `node`: integrity_check and the acknowledged transactions it lacks
+   * (read-only: no checkpoint). A read-only connection cannot roll back a hot rollback journal: the
+   * old active's driver can die inside its first `journal_mode=WAL` switch, which SQLite makes
+   * through a rollback journal, and the mirror carries that journal over. SQLite then answers
+   * SQLITE_READONLY (8) until the driver on the new active opens the database and rolls it back; the
+   * check waits for that (up to 15 s), any other failure counts at once.
+   */
+  async function checkDb(node: string, acked: readonly Ack[]): Promise<string | null> {
     const db = join(dataOf(node), 'app.db');
     if (!existsSync(db)) return acked.length === 0 ? null : `no database on the active ${node} but ${acked.length} transactions acknowledged`;
     // With nothing acknowledged yet the driver may have created the file but not yet committed its
     // table (the first commit waits for the standbys): only the integrity check applies then.
     const select = acked.length > 0 ? ["SELECT id || ' ' || nonce FROM t;"] : [];
-    const out = spawnSync('sqlite3', ['-readonly', '-cmd', '.timeout 5000', db, 'PRAGMA integrity_check;', ...select], { encoding: 'utf8' });
-    if (out.status !== 0) return `sqlite3 on the active ${node}'s copy failed: ${out.stderr.trim()}`;
+    const deadline = Date.now() + 15_000;
+    const read = () => spawnSync('sqlite3', ['-readonly', '-cmd', '.timeout 5000', db, 'PRAGMA integrity_check;', ...select], { encoding: 'utf8' });
+    let out = read();
+    while (out.status === 8 && /attempt to write a readonly database/.test(out.stderr) && Date.now() < deadline) {
+      await sleep(200);
+      out = read();
+    }
+    if (out.status !== 0) return `sqlite3 on the active ${node}'s copy failed (exit ${out.status}): ${out.stderr.trim()}`;
     const [integrity, ...rows] = out.stdout.trim().split('\n');
     if (integrity !== 'ok') return `integrity_check of the active ${node}'s copy: ${integrity}`;
     const have = new Map(rows.map((r) => [Number(r.split(' ')[0]), r.split(' ')[1]]));
@@ -147,7 +161,7 @@ describe('sync mirror under seeded fault schedules (network namespaces, etcd, re
           .join(', ')}`;
       }
       checkedTxns = sqlAcked.length;
-      return checkDb(res.active.node, sqlAcked) ?? (await checkStandbys(res.active.node, res.active.epoch));
+      return (await checkDb(res.active.node, sqlAcked)) ?? (await checkStandbys(res.active.node, res.active.epoch));
     };
     const ran = await runner.runAll(t, PLAN, 'dist/test/netns/mirror.test.js', check);
     const all = acks();
