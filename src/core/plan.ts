@@ -239,7 +239,9 @@ function event(ctx: GroupContext, kind: ClusterEventDraft['kind'], node: NodeId 
  * The only way a rule names a new active node. SAFETY: the new active gets epoch + 1, and is
  * written only if the previous holder (the active, or the node a transition moves away from) has
  * released the group, and no other live node still reports the group running active. Otherwise
- * the outcome is to wait.
+ * the outcome is to wait. Whatever the rule, the events record what the new active's copy of each
+ * mirror may lack (lossEvents): a group that failed on its node, or is placed after a stop, can
+ * lose async data as surely as one whose node was lost.
  */
 function activate(
   ctx: GroupContext,
@@ -264,7 +266,7 @@ function activate(
     how.consumeMove === undefined
       ? { kind: 'writeAssignment', group: ctx.group.name, assignment, expect: cur?.revision ?? 'absent' }
       : { kind: 'writeAssignment', group: ctx.group.name, assignment, expect: cur?.revision ?? 'absent', consumeMove: how.consumeMove };
-  return { reason: { code: how.code, message: how.message }, actions: [write], events: how.events(epoch) };
+  return { reason: { code: how.code, message: how.message }, actions: [write], events: [...how.events(epoch), ...lossEvents(ctx, target, epoch)] };
 }
 
 /**
@@ -367,7 +369,7 @@ const transitionRule: GroupRule = {
     return activate(ctx, to, {
       code: 'TRANSITION_COMPLETED',
       message: `${t.kind} from "${t.from}" to "${to}": "${t.from}" released the group`,
-      events: (epoch) => [event(ctx, planned ? 'switched-over' : 'failed-over', to, epoch, `${t.kind} from ${t.from} to ${to} (${t.reason})`), ...lossEvents(ctx, to, epoch)],
+      events: (epoch) => [event(ctx, planned ? 'switched-over' : 'failed-over', to, epoch, `${t.kind} from ${t.from} to ${to} (${t.reason})`)],
     });
   },
 };
@@ -390,7 +392,6 @@ const activeLostRule: GroupRule = {
       events: (epoch) => [
         event(ctx, 'node-lost', x, cur.epoch, `node ${x} lost its session while active for ${ctx.group.name}`),
         event(ctx, 'failed-over', target, epoch, `failed over from ${x} to ${target}: node lost`),
-        ...lossEvents(ctx, target, epoch),
       ],
     });
   },

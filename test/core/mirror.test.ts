@@ -97,6 +97,53 @@ describe('mirror promotion rule (sync mode)', () => {
     );
   });
 
+  test('async: the group failed on its node (the agent there gave up): the failover records the loss too', () => {
+    const input = mirrored('async')
+      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: ['n2'], mode: 'async', standbys: [{ node: n('n2'), state: 'syncing', pendingBytes: 57, behindSinceAt: T0 - 300, lagMs: 300, lastAckAt: T0 - 120, brokeAt: null, resync: null }] })
+      .withStatus('n1', 'web', { state: 'failed', epoch: 3, role: 'active', detail: 'restart limit' })
+      .build();
+    const d = decisionFor(plan(input), 'web');
+    assert.equal(d.reason.code, 'GROUP_FAILED');
+    const w = d.actions[0];
+    assert.ok(w?.kind === 'writeAssignment');
+    assert.equal(w.assignment.active, 'n2');
+    const loss = d.events.filter((e) => e.kind === 'mirror-data-loss');
+    assert.equal(loss.length, 1);
+    assert.equal(loss[0]?.node, 'n2');
+    assert.deepEqual(loss[0]?.loss, { bytes: 57, sinceAt: T0 - 300, asOfAt: T0 - 100, upperBound: false });
+  });
+
+  test('async: placed on another node than the last writer while nothing is active: the loss is recorded', () => {
+    const input = aCluster()
+      .withNodes('n1', 'n2', 'n3')
+      .withGroup('web', { mirror: { mode: 'async', allowDataLoss: false } })
+      .withSession('n2')
+      .withSession('n3')
+      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: [], mode: 'async', standbys: [{ node: n('n2'), state: 'synced', pendingBytes: 0, behindSinceAt: null, lagMs: 0, lastAckAt: T0 - 120, brokeAt: null, resync: null }] })
+      .build();
+    const d = decisionFor(plan(input), 'web');
+    assert.equal(d.reason.code, 'PLACED');
+    const loss = d.events.filter((e) => e.kind === 'mirror-data-loss');
+    assert.equal(loss.length, 1);
+    assert.equal(loss[0]?.node, 'n2');
+    assert.deepEqual(loss[0]?.loss, { bytes: 0, sinceAt: null, asOfAt: T0 - 100, upperBound: false });
+  });
+
+  test('placed back on the last writer: nothing to record', () => {
+    const input = aCluster()
+      .withNodes('n1', 'n2')
+      .withGroup('web', { mirror: { mode: 'async', allowDataLoss: false } })
+      .withAllSessions()
+      .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: [], mode: 'async' })
+      .build();
+    const d = decisionFor(plan(input), 'web');
+    assert.equal(d.reason.code, 'PLACED');
+    const w = d.actions[0];
+    assert.ok(w?.kind === 'writeAssignment');
+    assert.equal(w.assignment.active, 'n1');
+    assert.ok(d.events.every((e) => e.kind !== 'mirror-data-loss'));
+  });
+
   test('a converged group with a mirror does nothing', () => {
     const d = decisionFor(plan(mirrored('sync').withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: ['n2'] }).build()), 'web');
     assert.deepEqual(d.actions, []);
