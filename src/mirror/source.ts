@@ -203,6 +203,29 @@ export class MirrorSource {
     this.loops.push(this.runEstimate());
   }
 
+  /**
+   * Ships what the tree holds now to every live standby and waits for the acknowledgements, for at
+   * most `timeoutMs`: an orderly stop (a planned switchover, a group that failed here; the
+   * application was stopped first) then leaves nothing it wrote behind, in async mode too. A link
+   * that is down or still resyncing is not waited for; a failure leaves what was shipped.
+   */
+  async finish(timeoutMs: number): Promise<void> {
+    const live = this.links.filter((l) => l.connected && l.live);
+    if (live.length === 0) return;
+    const shipped = Promise.allSettled(
+      live.map((l) =>
+        this.enqueue(l, async () => {
+          await this.scanOnce(l);
+          await this.flush(l);
+          await this.drain(l);
+        }),
+      ),
+    );
+    const timer = new AbortController();
+    await Promise.race([shipped, sleep(timeoutMs, undefined, { signal: timer.signal }).catch(() => undefined)]);
+    timer.abort();
+  }
+
   async stop(): Promise<void> {
     this.ac.abort(new ClusterError('HA_OPERATION_TIMEOUT', 'mirror source stopped'));
     for (const l of this.links) l.client?.close();

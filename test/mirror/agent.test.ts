@@ -14,7 +14,7 @@ import { portBlock, tempDir, treeOf } from './helpers.js';
 const port = portBlock(3);
 
 /** Two nodes on one host: n1 on 127.0.0.1, n2 on 127.0.0.2, the same port (as in a real config). */
-function twoNodes(t: TestContext, mode: 'sync' | 'async') {
+function twoNodes(t: TestContext, mode: 'sync' | 'async', scanIntervalMs = 20) {
   const root = tempDir(t);
   const p = port();
   const records: MirrorSyncRecord[] = [];
@@ -23,7 +23,7 @@ function twoNodes(t: TestContext, mode: 'sync' | 'async') {
   const addr = { n1: '127.0.0.1', n2: '127.0.0.2' } as const;
   const mk = (self: 'n1' | 'n2') => {
     const other = self === 'n1' ? 'n2' : 'n1';
-    const cfg = MirrorResourceSchema.parse({ name: 'data', type: 'mirror', path: join(root, self, 'data'), port: p, mode, scanIntervalMs: 20, syncTimeoutMs: 500 });
+    const cfg = MirrorResourceSchema.parse({ name: 'data', type: 'mirror', path: join(root, self, 'data'), port: p, mode, scanIntervalMs, syncTimeoutMs: 500 });
     const a = new MirrorAgent(cfg, {
       node: parseNodeId(self),
       group: parseGroupId('db'),
@@ -74,6 +74,22 @@ describe('MirrorAgent (resource)', { timeout: 60_000 }, () => {
     await eventually(() => records.at(-1)?.epoch === 2 && lastInSync().includes(parseNodeId('n1')), { timeoutMs: 5000, what: 'n1 in sync at epoch 2' });
     assert.ok(!existsSync(join(root, 'n1/meta/quarantine')), 'a clean switchover quarantines nothing');
     assert.equal(readFileSync(join(root, 'n1/data/file'), 'utf8'), 'epoch 1 data');
+  });
+
+  test('async: an orderly stop ships what the application wrote since the last scan, and reports nothing pending', async (t) => {
+    // Scans a minute apart: after the first one, only the stop itself can ship the new file.
+    const { root, n1, n2, ctx, records, lastInSync } = twoNodes(t, 'async', 60_000);
+    await n1.serveStandby();
+    await n2.serveStandby();
+    assert.ok((await n1.start(ctx('n1', 1))).ok);
+    await eventually(() => lastInSync().includes(parseNodeId('n2')), { timeoutMs: 5000, what: 'n2 published in sync' });
+    writeFileSync(join(root, 'n1/data/last-words'), 'written just before the stop');
+    assert.ok((await n1.stop(ctx('n1', 1))).ok);
+    assert.equal(readFileSync(join(root, 'n2/data/last-words'), 'utf8'), 'written just before the stop');
+    await eventually(() => records.at(-1)?.standbys[0]?.lastAckAt != null, { timeoutMs: 2000, what: 'the record published at the stop' });
+    const last = records.at(-1);
+    assert.equal(last?.standbys[0]?.pendingBytes, 0, `the last record says nothing is pending: ${JSON.stringify(last)}`);
+    assert.equal(last?.totalBytes, 'written just before the stop'.length);
   });
 
   test('an old active that returns with divergent files gets them quarantined', async (t) => {

@@ -40,6 +40,8 @@ export interface MirrorNodeStatus {
   readonly syncSocket: string;
 }
 
+/** How long an orderly stop waits for the live standbys to acknowledge what is left (see stopActive). */
+const FINISH_TIMEOUT_MS = 2000;
 /** Period of the publication check in async mode (sync mode: 250 ms, as it always was). */
 const PUBLISH_TICK_MS = 25;
 /** Async mode: publication period while a standby is behind, and the least time between two periodic puts. */
@@ -185,7 +187,7 @@ export class MirrorAgent implements ResourceAgent {
       try {
         signal?.throwIfAborted();
         const was = this.source !== null;
-        await this.stopActive();
+        await this.stopActive(true);
         // Also when it was not active: a start that failed half-way may have left no receiver.
         await this.startReceiver();
         return { ok: true, detail: was ? 'stopped shipping; serving as a standby' : 'not active' };
@@ -283,11 +285,21 @@ export class MirrorAgent implements ResourceAgent {
     return this.deps.peers.find((p) => p.name === name)?.name;
   }
 
-  private async stopActive(): Promise<void> {
+  /**
+   * `finish`: an orderly stop ships what is left to the live standbys first (at most
+   * FINISH_TIMEOUT_MS, or the sync timeout if shorter) and publishes the record once more, so the
+   * next active's loss report starts from there. Not on a failed start.
+   */
+  private async stopActive(finish = false): Promise<void> {
     if (this.publishTimer) clearInterval(this.publishTimer);
     this.publishTimer = null;
     await this.sync?.stop();
     this.sync = null;
+    if (finish && this.source) {
+      await this.source.finish(Math.min(FINISH_TIMEOUT_MS, this.config.syncTimeoutMs));
+      // Not awaited: a store that cannot be reached must not hold up the stop.
+      void this.deps.publish(this.record()).catch(() => undefined);
+    }
     await this.source?.stop();
     this.source = null;
   }
