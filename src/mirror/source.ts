@@ -207,9 +207,10 @@ export class MirrorSource {
    * Ships what the tree holds now to every live standby and waits for the acknowledgements, for at
    * most `timeoutMs`: an orderly stop (a planned switchover, a group that failed here; the
    * application was stopped first) then leaves nothing it wrote behind, in async mode too. A link
-   * that is down or still resyncing is not waited for; a failure leaves what was shipped.
+   * that is down or still resyncing is not waited for; a failure leaves what was shipped. `signal`
+   * ends the wait early.
    */
-  async finish(timeoutMs: number): Promise<void> {
+  async finish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const live = this.links.filter((l) => l.connected && l.live);
     if (live.length === 0) return;
     const shipped = Promise.allSettled(
@@ -222,7 +223,8 @@ export class MirrorSource {
       ),
     );
     const timer = new AbortController();
-    await Promise.race([shipped, sleep(timeoutMs, undefined, { signal: timer.signal }).catch(() => undefined)]);
+    const wait = signal ? AbortSignal.any([timer.signal, signal]) : timer.signal;
+    await Promise.race([shipped, sleep(timeoutMs, undefined, { signal: wait }).catch(() => undefined)]);
     timer.abort();
   }
 

@@ -187,7 +187,7 @@ export class MirrorAgent implements ResourceAgent {
       try {
         signal?.throwIfAborted();
         const was = this.source !== null;
-        await this.stopActive(true);
+        await this.stopActive(true, signal);
         // Also when it was not active: a start that failed half-way may have left no receiver.
         await this.startReceiver();
         return { ok: true, detail: was ? 'stopped shipping; serving as a standby' : 'not active' };
@@ -290,13 +290,13 @@ export class MirrorAgent implements ResourceAgent {
    * FINISH_TIMEOUT_MS, or the sync timeout if shorter) and publishes the record once more, so the
    * next active's loss report starts from there. Not on a failed start.
    */
-  private async stopActive(finish = false): Promise<void> {
+  private async stopActive(finish = false, signal?: AbortSignal): Promise<void> {
     if (this.publishTimer) clearInterval(this.publishTimer);
     this.publishTimer = null;
     await this.sync?.stop();
     this.sync = null;
     if (finish && this.source) {
-      await this.source.finish(Math.min(FINISH_TIMEOUT_MS, this.config.syncTimeoutMs));
+      await this.source.finish(Math.min(FINISH_TIMEOUT_MS, this.config.syncTimeoutMs), signal);
       // Not awaited: a store that cannot be reached must not hold up the stop.
       void this.deps.publish(this.record()).catch(() => undefined);
     }
