@@ -7,7 +7,7 @@ import type { ClusterEvent, ControllerRecord } from '../domain/state.js';
 import { plan, type ControllerAction, type GroupDecision, type PlanInput } from '../core/plan.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../observability/log.js';
-import { appendEvent, trimEvents } from '../observability/events.js';
+import { appendEvent, eventPut, trimEvents } from '../observability/events.js';
 import { appendJournal } from '../observability/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -109,10 +109,18 @@ export class Controller {
     }
   }
 
+  /**
+   * Executes the decision's actions in order. Its events (a failover, what it may have lost) are
+   * written in the same transaction as its assignment: a controller that dies right after the
+   * assignment landed must not leave the move without its record (a `mirror-data-loss` event
+   * went missing that way). A decision without an assignment write appends them afterwards.
+   */
   private async apply(d: GroupDecision, snap: ClusterSnapshot, signal: AbortSignal): Promise<void> {
     let allOk = true;
-    for (const a of d.actions) {
-      const ok = await this.execute(a, snap, signal);
+    const carrier = d.actions.findIndex((a) => a.kind === 'writeAssignment');
+    const events: ClusterEvent[] = d.events.map((ev) => ({ ...ev, at: this.deps.clock.wallNow() }));
+    for (const [i, a] of d.actions.entries()) {
+      const ok = await this.execute(a, snap, signal, i === carrier ? events : []);
       allOk &&= ok;
       if (!ok) break;
     }
@@ -120,7 +128,7 @@ export class Controller {
     const sig = JSON.stringify([d.rule, d.reason.code, d.actions.map(describe)]);
     if (this.lastJournal.get(d.group) === sig && d.actions.length === 0) return;
     this.lastJournal.set(d.group, sig);
-    for (const ev of d.events) await this.event(ev, signal);
+    if (carrier < 0) for (const ev of d.events) await this.event(ev, signal);
     await appendJournal(
       this.deps.coord,
       this.deps.cluster,
@@ -138,10 +146,10 @@ export class Controller {
     ).catch(() => undefined);
   }
 
-  private async execute(a: ControllerAction, snap: ClusterSnapshot, signal: AbortSignal): Promise<boolean> {
+  private async execute(a: ControllerAction, snap: ClusterSnapshot, signal: AbortSignal, events: readonly ClusterEvent[]): Promise<boolean> {
     const k = this.keys;
     const compares: Compare[] = [];
-    const ops: TxnOp[] = [];
+    const ops: TxnOp[] = events.map((ev) => eventPut(this.deps.cluster, ev));
     switch (a.kind) {
       case 'writeAssignment': {
         compares.push({ key: k.assign(a.group), modRevision: a.expect });
@@ -180,6 +188,7 @@ export class Controller {
     try {
       const r = await this.deps.coord.txn(compares, ops, { signal });
       if (!r.ok) this.deps.log.debug({ action: describe(a), key: r.key }, 'controller write refused: stale view');
+      if (r.ok) for (const ev of events) this.deps.metrics?.countEvent(ev);
       if (r.ok && a.kind === 'rejectMove') {
         await this.event({ kind: 'waiting', node: null, group: a.group, resource: null, message: `move of ${a.group} rejected: ${a.reason}`, epoch: null }, signal);
       }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Coordinator, KeyValue } from '../coord/coordinator.js';
+import type { Coordinator, KeyValue, TxnOp } from '../coord/coordinator.js';
 import type { Revision } from '../domain/ids.js';
 import { clusterKeys } from '../domain/keys.js';
 import { ClusterEventSchema, type ClusterEvent } from '../domain/state.js';
@@ -36,13 +36,20 @@ export function eventKey(cluster: string, ev: ClusterEvent, suffix: string): str
 }
 
 /**
- * Append one event. The event is validated against its schema before it is written, so a bad
- * event is a programming error (throws ZodError) and never reaches the store.
+ * The write that appends one event, for a transaction that must carry it together with the change
+ * it records (the controller writes a failover's events with its assignment). The event is
+ * validated against its schema first, so a bad event is a programming error (throws ZodError) and
+ * never reaches the store.
  */
-export async function appendEvent(coord: Coordinator, cluster: string, ev: ClusterEvent, opts: AppendOpts = {}): Promise<void> {
+export function eventPut(cluster: string, ev: ClusterEvent, suffix: string = randomBytes(4).toString('hex')): TxnOp & { readonly kind: 'put' } {
   const parsed = ClusterEventSchema.parse(ev);
-  const suffix = opts.suffix ?? randomBytes(4).toString('hex');
-  await coord.put(eventKey(cluster, parsed, suffix), JSON.stringify(parsed), opts.signal ? { signal: opts.signal } : {});
+  return { kind: 'put', key: eventKey(cluster, parsed, suffix), value: JSON.stringify(parsed) };
+}
+
+/** Append one event on its own (see eventPut). */
+export async function appendEvent(coord: Coordinator, cluster: string, ev: ClusterEvent, opts: AppendOpts = {}): Promise<void> {
+  const op = eventPut(cluster, ev, opts.suffix);
+  await coord.put(op.key, op.value, opts.signal ? { signal: opts.signal } : {});
 }
 
 /** Result of parsing stored event records; records that do not parse are counted, not returned. */
