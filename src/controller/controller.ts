@@ -118,7 +118,10 @@ export class Controller {
   private async apply(d: GroupDecision, snap: ClusterSnapshot, signal: AbortSignal): Promise<void> {
     let allOk = true;
     const carrier = d.actions.findIndex((a) => a.kind === 'writeAssignment');
-    const events: ClusterEvent[] = d.events.map((ev) => ({ ...ev, at: this.deps.clock.wallNow() }));
+    // One transaction gives the events one revision: they are stamped 1 ms apart, in the
+    // decision's order (node-lost before failed-over), which is how readers order a revision's events.
+    const now = this.deps.clock.wallNow();
+    const events: ClusterEvent[] = d.events.map((ev, i) => ({ ...ev, at: now + i }));
     for (const [i, a] of d.actions.entries()) {
       const ok = await this.execute(a, snap, signal, i === carrier ? events : []);
       allOk &&= ok;

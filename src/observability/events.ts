@@ -6,8 +6,9 @@ import { ClusterEventSchema, type ClusterEvent } from '../domain/state.js';
 
 /**
  * The cluster-wide event log. Every writer (agents, the controller, the API) appends through
- * `appendEvent`; readers order events by the store's create revision, which is the order the
- * coordinator accepted them in (the key's time prefix is only a hint for humans and for trimming).
+ * `appendEvent`, or `eventPut` inside a transaction; readers order events by the store's create
+ * revision, which is the order the coordinator accepted them in, and events of one revision (one
+ * transaction) by their time (the key's time prefix is only a hint for humans and for trimming).
  */
 
 /** One event as read back, with the revision that created it (usable as `afterRevision`). */
@@ -89,7 +90,8 @@ export async function listEvents(
     if (ev === undefined) malformed.push(kv.key);
     else if (opts.afterRevision === undefined || ev.revision > opts.afterRevision) events.push(ev);
   }
-  events.sort((a, b) => a.revision - b.revision);
+  // Events written in one transaction share a revision; their times give their order.
+  events.sort((a, b) => a.revision - b.revision || a.event.at - b.event.at);
   const tail = opts.limit !== undefined && events.length > opts.limit ? events.slice(events.length - opts.limit) : events;
   return { events: tail, revision, malformed };
 }

@@ -54,15 +54,17 @@ function snapshotOf(input: PlanInput, controller: string): ClusterSnapshot {
   };
 }
 
-test('a failover records its events (and what it may have lost) even when the controller dies right after the assignment', async () => {
+test('a failover records its events (and what it may have lost) even when the controller dies right after the assignment, in the order decided', async () => {
+  // n2 is lost and n1 takes over: in key order (time, then node) failed-over (n1) would sort
+  // before node-lost (n2); readers must still see the decision's order.
   const input = aCluster()
     .withNodes('n1', 'n2', 'n3')
     .withGroup('web', { mirror: { mode: 'async' } })
     .withAllSessions()
-    .withAssignment('web', { active: 'n1', epoch: 3, standbys: ['n2'] })
-    .withStatus('n1', 'web', { state: 'running', epoch: 3, role: 'active' })
-    .withMirrorRecord('web', { node: 'n1', epoch: 3, inSync: [], mode: 'async', standbys: [{ node: n('n2'), state: 'syncing', pendingBytes: 8379, behindSinceAt: T0 - 700, lagMs: 700, lastAckAt: T0 - 300, brokeAt: null, resync: null }] })
-    .withoutSession('n1')
+    .withAssignment('web', { active: 'n2', epoch: 3, standbys: ['n1'] })
+    .withStatus('n2', 'web', { state: 'running', epoch: 3, role: 'active' })
+    .withMirrorRecord('web', { node: 'n2', epoch: 3, inSync: [], mode: 'async', standbys: [{ node: n('n1'), state: 'syncing', pendingBytes: 8379, behindSinceAt: T0 - 700, lagMs: 700, lastAckAt: T0 - 300, brokeAt: null, resync: null }] })
+    .withoutSession('n2')
     .build();
   const store = new MemoryCoordinator({ clock: new ManualClock(0) });
   const coord = new DiesAfterAssignment(store, clusterKeys('test').assign(g('web')));
@@ -79,11 +81,12 @@ test('a failover records its events (and what it may have lost) even when the co
   await controller.tick(AbortSignal.timeout(5000));
   assert.ok(coord.cut, 'the controller wrote the assignment');
   const assigned = await store.get(clusterKeys('test').assign(g('web')));
-  assert.match(assigned?.value ?? '', /"active":"n2"/);
-  const kinds = (await listEvents(store, 'test')).events.map((e) => e.event.kind);
-  assert.ok(kinds.includes('failed-over'), `the failover is recorded: ${kinds.join(', ')}`);
-  const loss = (await listEvents(store, 'test')).events.find((e) => e.event.kind === 'mirror-data-loss')?.event;
-  assert.ok(loss, `the loss is recorded: ${kinds.join(', ')}`);
-  assert.equal(loss.loss?.bytes, 8379);
-  assert.equal(loss.node, 'n2');
+  assert.match(assigned?.value ?? '', /"active":"n1"/);
+  const events = (await listEvents(store, 'test')).events.map((e) => e.event);
+  assert.deepEqual(
+    events.map((e) => `${e.kind} ${e.node}`),
+    ['node-lost n2', 'failed-over n1', 'mirror-data-loss n1'],
+    'the failover, what it may have lost, in the decision\'s order',
+  );
+  assert.equal(events[2]?.loss?.bytes, 8379);
 });
