@@ -10,7 +10,7 @@ import { ClusterError } from '../../src/domain/errors.js';
 import { HaloConfigSchema } from '../../src/domain/config.js';
 import { parseGroupId, parseNodeId, type LeaseId } from '../../src/domain/ids.js';
 import { clusterKeys } from '../../src/domain/keys.js';
-import { GroupStatusSchema } from '../../src/domain/state.js';
+import { GroupStatusSchema, type GroupStatus } from '../../src/domain/state.js';
 import { silentLogger } from '../../src/observability/log.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { CuttableCoordinator, World } from './world.js';
@@ -29,10 +29,31 @@ const CONFIG = HaloConfigSchema.parse({
   groups: [{ name: 'web', resources: [{ name: 'app', type: 'process', command: 'sim' }] }],
 });
 
-function makeAgent(coord: Coordinator, clock: ManualClock, world: World, dir: string): Agent {
+const KEY = clusterKeys('st').status(parseNodeId('n1'), parseGroupId('web'));
+
+const flush = async () => {
+  for (let i = 0; i < 6; i++) await new Promise((r) => setImmediate(r));
+};
+
+interface Harness {
+  /** The agent's status as stored (read from the store itself, past any wrapper). */
+  readonly stored: () => Promise<GroupStatus | null>;
+  /** Advance the clock by `ms` in 50 ms steps, letting the agent work at each. */
+  readonly run: (ms: number) => Promise<void>;
+}
+
+/**
+ * One agent (node n1, group web) on a memory store, seen through `wrap` (the link the agent
+ * uses); started before `body`, shut down and its directory removed after.
+ */
+async function withAgent(wrap: (store: MemoryCoordinator) => Coordinator, body: (h: Harness & { readonly store: MemoryCoordinator }) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'halo-status-'));
+  const clock = new ManualClock(0);
+  const store = new MemoryCoordinator({ clock });
+  const world = new World(clock);
   const node = parseNodeId('n1');
-  return new Agent({
-    coord,
+  const agent = new Agent({
+    coord: wrap(store),
     clock,
     node,
     config: CONFIG,
@@ -46,6 +67,23 @@ function makeAgent(coord: Coordinator, clock: ManualClock, world: World, dir: st
     log: silentLogger,
     pid: 1,
   });
+  const stored = async () => {
+    const kv = await store.get(KEY);
+    return kv ? GroupStatusSchema.parse(JSON.parse(kv.value)) : null;
+  };
+  const run = async (ms: number) => {
+    for (let t = 0; t < ms; t += 50) {
+      clock.advance(50);
+      await flush();
+    }
+  };
+  try {
+    await agent.start();
+    await body({ store, stored, run });
+  } finally {
+    await agent.shutdown({ keepResources: false });
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -84,83 +122,47 @@ class LateWrites extends CuttableCoordinator {
   }
 }
 
-const flush = async () => {
-  for (let i = 0; i < 6; i++) await new Promise((r) => setImmediate(r));
-};
-
 test('an agent writes its status again when the stored one goes back to an older one', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'halo-status-'));
-  const clock = new ManualClock(0);
-  const coord = new MemoryCoordinator({ clock });
-  const world = new World(clock);
-  const key = clusterKeys('st').status(parseNodeId('n1'), parseGroupId('web'));
-  const agent = makeAgent(coord, clock, world, dir);
-  const stored = async () => {
-    const kv = await coord.get(key);
-    return kv ? GroupStatusSchema.parse(JSON.parse(kv.value)) : null;
-  };
-  const run = async (ms: number) => {
-    for (let t = 0; t < ms; t += 50) {
-      clock.advance(50);
-      await flush();
-    }
-  };
-  try {
-    await agent.start();
-    await run(1500);
-    const good = await stored();
-    assert.ok(good, 'the agent wrote its status');
-    // The stored status goes back to what it was a while ago (an unconditional put).
-    await coord.put(key, JSON.stringify({ ...good, state: 'stopped', epoch: 0, updatedAt: good.updatedAt - 3000 }));
-    assert.equal((await stored())?.updatedAt, good.updatedAt - 3000);
-    await run(1500);
-    const after = await stored();
-    assert.ok(after && after.updatedAt >= good.updatedAt, `the status was written again (stored updatedAt ${after?.updatedAt}, last written ${good.updatedAt})`);
-    assert.equal(after.state, good.state);
-    assert.equal(after.epoch, good.epoch);
-  } finally {
-    await agent.shutdown({ keepResources: false });
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await withAgent(
+    (store) => store,
+    async ({ store, stored, run }) => {
+      await run(1500);
+      const good = await stored();
+      assert.ok(good, 'the agent wrote its status');
+      // The stored status goes back to what it was a while ago (an unconditional put).
+      await store.put(KEY, JSON.stringify({ ...good, state: 'stopped', epoch: 0, updatedAt: good.updatedAt - 3000 }));
+      assert.equal((await stored())?.updatedAt, good.updatedAt - 3000);
+      await run(1500);
+      const after = await stored();
+      assert.ok(after && after.updatedAt >= good.updatedAt, `the status was written again (stored updatedAt ${after?.updatedAt}, last written ${good.updatedAt})`);
+      assert.equal(after.state, good.state);
+      assert.equal(after.epoch, good.epoch);
+    },
+  );
 });
 
 test('a status write that reaches the store after a newer one does not overwrite it', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'halo-status-'));
-  const clock = new ManualClock(0);
-  const store = new MemoryCoordinator({ clock });
-  const world = new World(clock);
-  const key = clusterKeys('st').status(parseNodeId('n1'), parseGroupId('web'));
-  const coord = new LateWrites(store, key);
-  const agent = makeAgent(coord, clock, world, dir);
-  const stored = async () => {
-    const kv = await store.get(key);
-    return kv ? GroupStatusSchema.parse(JSON.parse(kv.value)) : null;
-  };
-  const run = async (ms: number) => {
-    for (let t = 0; t < ms; t += 50) {
-      clock.advance(50);
-      await flush();
-    }
-  };
-  try {
-    await agent.start();
-    await run(1500);
-    assert.ok(await stored(), 'the agent wrote its status');
-    // The next status write (the periodic refresh, at most 5 s later) is abandoned with an unknown
-    // outcome; the agent writes again on a later pass and that one lands.
-    coord.armed = true;
-    await run(6000);
-    assert.ok(coord.holding, 'a status write was held back');
-    const old = (await stored())?.updatedAt ?? 0;
-    await run(6000);
-    const newer = await stored();
-    assert.ok(newer && newer.updatedAt > old, 'a later status write landed');
-    // Now the abandoned write reaches the store.
-    await coord.land();
-    const after = await stored();
-    assert.equal(after?.updatedAt, newer.updatedAt, `the stored status went back from ${newer.updatedAt} to ${after?.updatedAt}`);
-  } finally {
-    await agent.shutdown({ keepResources: false });
-    rmSync(dir, { recursive: true, force: true });
-  }
+  let late: LateWrites | null = null;
+  await withAgent(
+    (store) => (late = new LateWrites(store, KEY)),
+    async ({ stored, run }) => {
+      const coord = late;
+      assert.ok(coord);
+      await run(1500);
+      assert.ok(await stored(), 'the agent wrote its status');
+      // The next status write (the periodic refresh, at most 5 s later) is abandoned with an unknown
+      // outcome; the agent writes again on a later pass and that one lands.
+      coord.armed = true;
+      await run(6000);
+      assert.ok(coord.holding, 'a status write was held back');
+      const old = (await stored())?.updatedAt ?? 0;
+      await run(6000);
+      const newer = await stored();
+      assert.ok(newer && newer.updatedAt > old, 'a later status write landed');
+      // Now the abandoned write reaches the store.
+      await coord.land();
+      const after = await stored();
+      assert.equal(after?.updatedAt, newer.updatedAt, `the stored status went back from ${newer.updatedAt} to ${after?.updatedAt}`);
+    },
+  );
 });
