@@ -9,6 +9,20 @@ import { GroupIdSchema, NodeIdSchema, ResourceIdSchema } from './ids.js';
 
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 
+/** A user or group name (or numeric id) a command runs as. */
+const PosixName = z.string().regex(/^([a-z_][a-z0-9_-]{0,31}\$?|\d{1,10})$/, 'expected a user or group name (lower-case letters, digits, "_", "-") or a numeric id');
+
+/**
+ * Who a command runs as. Without `user` it runs as the agent's own user (root on most hosts:
+ * `halo config validate` warns). The guard drops privileges (groups, gid, uid) before exec.
+ */
+const RunAs = {
+  /** User to run as; its primary group and supplementary groups apply unless `group` is given. */
+  user: PosixName.optional(),
+  /** Group to run as (default: the user's primary group). */
+  group: PosixName.optional(),
+};
+
 const MonitorCommon = {
   /** Time between checks. */
   intervalMs: ms(10, 3_600_000).default(1000),
@@ -41,6 +55,7 @@ export const MonitorConfigSchema = z.discriminatedUnion('kind', [
     kind: z.literal('command'),
     command: z.string().min(1),
     args: z.array(z.string()).default([]),
+    ...RunAs,
     ...MonitorCommon,
   }),
   z.strictObject({
@@ -70,6 +85,7 @@ export const ProcessResourceSchema = z.strictObject({
   args: z.array(z.string()).default([]),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'), z.string()).default({}),
   cwd: z.string().min(1).optional(),
+  ...RunAs,
   ...ResourceCommon,
 });
 export type ProcessResourceConfig = z.infer<typeof ProcessResourceSchema>;
@@ -217,8 +233,13 @@ export const EndpointConfigSchema = z.discriminatedUnion('mode', [
 ]);
 export type EndpointConfig = z.infer<typeof EndpointConfigSchema>;
 
+/** A tenant: the unit a scoped token sees and acts on. */
+export const TenantIdSchema = z.string().regex(/^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/, 'expected a tenant name: lower-case letters, digits, "-" or "_"');
+
 export const GroupConfigSchema = z.strictObject({
   name: GroupIdSchema,
+  /** The tenant the group belongs to; tokens scoped to other tenants neither see nor act on it. */
+  tenant: TenantIdSchema.default('default'),
   redundancy: RedundancySchema.default('active-standby'),
   /** Nodes the group may run on, most preferred first. Default: every node, in config order. */
   preferredNodes: z.array(NodeIdSchema).optional(),
@@ -285,6 +306,30 @@ export const TimingSchema = z.strictObject({
 });
 export type Timing = z.infer<typeof TimingSchema>;
 
+/** PEM files of the cluster's TLS identity (made by `halo certs`); paths may contain ${HALO_NODE}. */
+export const TlsFilesSchema = z.strictObject({
+  /** The cluster CA: peers (agents, CLI, mirror links, the embedded coordinator) must present a certificate it signed. */
+  ca: z.string().min(1),
+  /** This node's certificate (CN = node name, OU = node), signed by the CA. */
+  cert: z.string().min(1),
+  key: z.string().min(1),
+});
+export type TlsFiles = z.infer<typeof TlsFilesSchema>;
+
+export const SecurityConfigSchema = z.strictObject({
+  /**
+   * TLS on every agent API, mirror link and the embedded coordinator, with mutual authentication
+   * between nodes. Without it the API is plain HTTP (still token-authenticated), which an agent
+   * accepts only on loopback addresses.
+   */
+  tls: TlsFilesSchema.optional(),
+  /** `open`: GET /metrics answers without a credential (for a scraper on a trusted network). */
+  metrics: z.enum(['authenticated', 'open']).default('authenticated'),
+  /** Lifetime of a console login session. */
+  sessionTtlMs: ms(60_000, 30 * 86_400_000).default(8 * 3_600_000),
+});
+export type SecurityConfig = z.infer<typeof SecurityConfigSchema>;
+
 export const HaloConfigSchema = z
   .strictObject({
     cluster: z.string().regex(/^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/, 'expected a cluster name: lower-case letters, digits, "-" or "_"'),
@@ -294,6 +339,7 @@ export const HaloConfigSchema = z
     stateDir: z.string().min(1).default('.halo/state'),
     nodes: z.array(NodeConfigSchema).min(1),
     groups: z.array(GroupConfigSchema).default([]),
+    security: SecurityConfigSchema.prefault({}),
   })
   .superRefine((cfg, ctx) => {
     const nodeNames = new Set<string>();
