@@ -90,7 +90,7 @@ export function buildProgram(io: CliIo): Command {
   };
   const connect = (): ApiClient => {
     const o = program.opts<{ api?: string; requestTimeout: number; credentials?: string }>();
-    const named = o.credentials ?? io.env['HALO_CREDENTIALS'];
+    const named = o.credentials ?? (io.env['HALO_CREDENTIALS'] || undefined);
     const credFile = named ?? defaultCredentialsPath(io.env);
     const creds = credFile === undefined ? undefined : readCredentials(credFile, named !== undefined);
     const urls = (o.api ?? io.env['HALO_API'] ?? creds?.api?.join(',') ?? DEFAULT_API_URLS)
