@@ -197,7 +197,9 @@ export class ProcessAgent implements ResourceAgent {
       if (rec !== null && rec.guardPid === guardPid) {
         if (isSameProcess(rec.pid, rec.startTime)) return { ok: true, detail: `pid ${rec.pid}` };
         const how = await this.exitDetail(ctx, rec, AbortSignal.timeout(1_000)).catch(() => null);
-        return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `pid ${rec.pid} ${how ?? 'exited'} right after start` };
+        // Through setpriv a missing or non-executable command is an exit code (127/126), not a spawn error.
+        const hint = spec.runAs !== null && how !== null && /code 12[67]$/.test(how) ? `: ${this.config.user ?? this.config.group ?? ''} cannot execute ${spec.command} (see stderr.log)` : '';
+        return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `pid ${rec.pid} ${how ?? 'exited'} right after start${hint}` };
       }
       if (guard.done) {
         return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: this.lastExit(ctx) ?? 'guard exited before starting the command' };
