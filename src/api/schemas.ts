@@ -291,6 +291,8 @@ export type ConfigResponse = z.infer<typeof ConfigResponseSchema>;
 export const ConfigValidateResponseSchema = z.strictObject({
   ok: z.boolean(),
   issues: z.array(ConfigIssueSchema),
+  /** Valid but worth a look: commands that would run as root. */
+  warnings: z.array(z.strictObject({ path: z.string(), message: z.string() })).default([]),
 });
 export type ConfigValidateResponse = z.infer<typeof ConfigValidateResponseSchema>;
 

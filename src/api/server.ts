@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { formatIssues, parseConfigText } from '../config/index.js';
+import { formatIssues, parseConfigText, rootCommandWarnings } from '../config/index.js';
 import type { Coordinator } from '../coord/coordinator.js';
 import { ClusterError, isClusterError, type ErrorCode } from '../domain/errors.js';
 import { NodeIdSchema, type GroupId, type NodeId } from '../domain/ids.js';
@@ -418,7 +418,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.post('/v1/config/validate', async (req): Promise<ConfigValidateResponse> => {
     const body = parseRequest(ConfigSourceRequestSchema, req.body, 'body');
     const r = parseConfigText(body.source, body.file ?? 'halo.yaml');
-    return r.ok ? { ok: true, issues: [] } : { ok: false, issues: r.issues };
+    return r.ok ? { ok: true, issues: [], warnings: rootCommandWarnings(r.config) } : { ok: false, issues: r.issues, warnings: [] };
   });
 
   app.post('/v1/config', async (req): Promise<ConfigApplyResponse> => {
