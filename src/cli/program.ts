@@ -93,7 +93,7 @@ export function buildProgram(io: CliIo): Command {
     const named = o.credentials ?? (io.env['HALO_CREDENTIALS'] || undefined);
     const credFile = named ?? defaultCredentialsPath(io.env);
     const creds = credFile === undefined ? undefined : readCredentials(credFile, named !== undefined);
-    const urls = (o.api ?? io.env['HALO_API'] ?? creds?.api?.join(',') ?? DEFAULT_API_URLS)
+    const urls = (o.api ?? (io.env['HALO_API'] || undefined) ?? creds?.api?.join(',') ?? DEFAULT_API_URLS)
       .split(',')
       .map((u) => u.trim())
       .filter((u) => u.length > 0);

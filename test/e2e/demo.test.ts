@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HALO_BIN } from '../../src/demo/run.js';
 import { eventually } from '../support/util.js';
+import { clusterFetch } from '../../src/security/fetch.js';
 import { isAlive, readCmdline } from '../../src/platform/proc.js';
 
 /**
@@ -15,16 +16,35 @@ import { isAlive, readCmdline } from '../../src/platform/proc.js';
  */
 test('halo demo: starts a 3-node cluster serving the sample service; Ctrl-C leaves nothing running', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'halo-demo-'));
-  const demo = spawn(process.execPath, [HALO_BIN, 'demo', '--dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The demo saves its admin credential where the CLI looks: $XDG_CONFIG_HOME/halo/credentials.json.
+  const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg'), HALO_CREDENTIALS: '', HALO_TOKEN: '', HALO_API: '', HALO_CA: '' };
+  const demo = spawn(process.execPath, [HALO_BIN, 'demo', '--dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
-  demo.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  demo.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  demo.stdout.on("data", (d: Buffer) => { out += d.toString(); if (process.env["DEMO_DEBUG"]) process.stderr.write(d); });
+  demo.stderr.on("data", (d: Buffer) => { out += d.toString(); if (process.env["DEMO_DEBUG"]) process.stderr.write(d); });
   const exited = new Promise<number | null>((res) => demo.on('exit', (code) => res(code)));
   try {
     await eventually(async () => out.includes('Ctrl-C stops everything'), { timeoutMs: 60_000, what: `demo ready; output so far:\n${out}` });
     assert.match(out, /halo switchover web --to n2/, 'the demo prints what to try');
 
-    const status = (await (await fetch('http://127.0.0.11:7401/v1/status')).json()) as {
+    const credFile = join(dir, 'xdg', 'halo', 'credentials.json');
+    assert.equal(statSync(credFile).mode & 0o777, 0o600, 'the credentials file is readable by its owner only');
+    const creds = JSON.parse(readFileSync(credFile, 'utf8')) as { api: string[]; token: string; ca: string };
+    assert.deepEqual(creds.api, ['https://127.0.0.11:7401', 'https://127.0.0.12:7402', 'https://127.0.0.13:7403']);
+    const https = clusterFetch({ ca: readFileSync(creds.ca, 'utf8') });
+    assert.equal((await https('https://127.0.0.11:7401/v1/status')).status, 401, 'the API refuses a caller without a credential');
+    await assert.rejects(fetch('https://127.0.0.11:7401/healthz'), 'the API certificate is not trusted without the cluster CA');
+    // The README's tour: the CLI finds the demo's nodes and credential by itself.
+    const cli = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
+      const p = spawn(process.execPath, [HALO_BIN, '-o', 'json', 'status'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.on('exit', (code) => res({ code, stdout, stderr }));
+    });
+    assert.equal(cli.code, 0, cli.stderr);
+    const status = JSON.parse(cli.stdout) as {
       nodes: { name: string; online: boolean; session: { pid: number } | null }[];
       groups: { name: string; assignment: { active: string | null } | null; nodes: { node: string; resources: { pid: number | null }[] }[] }[];
     };
@@ -40,7 +60,7 @@ test('halo demo: starts a 3-node cluster serving the sample service; Ctrl-C leav
       assert.equal(viaEndpoint.node, active, `the endpoint on ${ep}:8081 forwards to the active node`);
     }
 
-    const metrics = await (await fetch('http://127.0.0.12:7402/metrics')).text();
+    const metrics = await (await https('https://127.0.0.12:7402/metrics', { headers: { authorization: `Bearer ${creds.token}` } })).text();
     assert.match(metrics, /^halo_node_online\{node="n1"\} 1$/m, 'every agent serves Prometheus metrics');
 
     const pids = [
