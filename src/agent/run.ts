@@ -9,6 +9,7 @@ import { EmbeddedCoordinator } from '../coord/embedded/client.js';
 import { EtcdCoordinator } from '../coord/etcd/index.js';
 import { formatIssues, loadConfigFile } from '../config/index.js';
 import { buildApi } from '../api/index.js';
+import { loadTlsMaterial } from '../security/tls.js';
 import { makeMonitor } from '../monitors/index.js';
 import { makeResourceAgent, writeFenceDeadline } from '../resources/index.js';
 import { SystemClock } from '../platform/clock.js';
@@ -77,7 +78,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const clock = new SystemClock();
   const metrics = createMetrics();
   const coord = new InstrumentedCoordinator(makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false), metrics);
-  const apiUrl = `http://${nodeCfg.address}:${nodeCfg.apiPort}`;
+  const tls = cfg.security.tls ? loadTlsMaterial(cfg.security.tls, node, (p) => resolveConfigPath(opts.configFile, p)) : undefined;
+  const apiUrl = `${tls ? 'https' : 'http'}://${nodeCfg.address}:${nodeCfg.apiPort}`;
 
   const mirrors = new MirrorService({ config: cfg, node, coord, stateDir, log, vars: nodeVars(cfg, node) });
   await mirrors.start();
@@ -111,7 +113,20 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     }
   }
 
-  const api = await buildApi({ coord, cluster: cfg.cluster, self: node, clock, metrics, endpoints: () => agent.endpointStatus() });
+  const api = await buildApi({
+    coord,
+    cluster: cfg.cluster,
+    self: node,
+    clock,
+    metrics,
+    endpoints: () => agent.endpointStatus(),
+    ...(tls ? { tls } : {}),
+    metricsOpen: cfg.security.metrics === 'open',
+    sessionTtlMs: cfg.security.sessionTtlMs,
+  });
+  if (!tls && !isLoopback(nodeCfg.address)) {
+    log.warn({ node, address: nodeCfg.address }, 'the API is plain HTTP on a non-loopback address: tokens cross the network in clear text; configure security.tls (see "halo certs")');
+  }
   await api.listen({ host: nodeCfg.address, port: nodeCfg.apiPort });
   log.info({ node, api: apiUrl }, `halo agent ${node} running; API on ${apiUrl}`);
 
@@ -133,6 +148,10 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     process.once('SIGTERM', () => stop(false));
     process.once('SIGUSR2', () => stop(true));
   });
+}
+
+function isLoopback(address: string): boolean {
+  return address === 'localhost' || address === '::1' || /^127\./.test(address);
 }
 
 function nodeVars(cfg: HaloConfig, node: string): Record<string, string> {

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { groupFilter } from './auth.js';
+import { readStoredConfig } from './observe.js';
 import type { Coordinator } from '../coord/coordinator.js';
 import { diffPercent, mirrorState } from '../core/mirror.js';
 import { clusterKeys } from '../domain/keys.js';
@@ -18,7 +20,8 @@ export function mirrorView(rec: MirrorSyncRecord, now: number): MirrorView {
 
 /** GET /v1/mirrors: every mirror resource's last published record with its derived state. */
 export function registerMirrorsRoute(app: FastifyInstance, deps: { readonly coord: Coordinator; readonly cluster: string; readonly clock: Clock }): void {
-  app.get('/v1/mirrors', async (): Promise<MirrorsResponse> => {
+  app.get('/v1/mirrors', async (req): Promise<MirrorsResponse> => {
+    const visible = groupFilter(req.identity, (await readStoredConfig(deps.coord, deps.cluster))?.stored.config);
     const { items } = await deps.coord.list(clusterKeys(deps.cluster).mirrorPrefix);
     const now = deps.clock.wallNow();
     const mirrors: MirrorView[] = [];
@@ -30,7 +33,7 @@ export function registerMirrorsRoute(app: FastifyInstance, deps: { readonly coor
         continue;
       }
       const r = MirrorSyncRecordSchema.safeParse(raw);
-      if (r.success) mirrors.push(mirrorView(r.data, now));
+      if (r.success && visible(r.data.group)) mirrors.push(mirrorView(r.data, now));
     }
     return { mirrors };
   });

@@ -40,6 +40,9 @@ const errorResponses = (...statuses: number[]): Json =>
   );
 
 const errorDescriptions: Record<number, string> = {
+  401: 'HA_UNAUTHENTICATED: no credential, or one that is unknown, revoked or expired',
+  403: 'HA_PERMISSION: the caller\'s role or scope does not allow this',
+  429: 'HA_RATE_LIMITED: too many failed authentication attempts from this address',
   400: 'HA_BAD_REQUEST or HA_CONFIG_INVALID: the request names the field that is wrong',
   404: 'HA_NOT_FOUND: unknown group, node or configuration (or metrics not enabled)',
   409: 'HA_CONFLICT: a concurrent change won; re-read and retry',
@@ -64,7 +67,47 @@ export function openApiDocument(): Json {
       version: '1',
       description: `Served by every agent. Errors are {code, message, details?}; codes: ${Object.keys(ErrorCodes).join(', ')}.`,
     },
+    security: [{ bearer: [] }, { session: [] }, { clientCert: [] }],
     paths: {
+      '/healthz': {
+        get: { operationId: 'health', summary: 'Liveness of this agent (no credential needed)', security: [], responses: { '200': json(ref('HealthResponse'), 'alive') } },
+      },
+      '/v1/session': {
+        post: {
+          operationId: 'login',
+          summary: 'Console login: a token (or the client certificate) becomes an HttpOnly session cookie',
+          security: [],
+          requestBody: body('SessionRequest'),
+          responses: { '200': json(ref('SessionResponse'), 'logged in; Set-Cookie halo_session'), ...errorResponses(400, 401, 429) },
+        },
+        get: { operationId: 'whoami', summary: 'Who the caller is (and the session\'s CSRF token)', responses: { '200': json(ref('SessionResponse'), 'identity'), ...errorResponses(401) } },
+        delete: { operationId: 'logout', summary: 'End the console session', responses: { '204': { description: 'logged out' }, ...errorResponses(401, 403) } },
+      },
+      '/v1/tokens': {
+        get: { operationId: 'listTokens', summary: 'Tokens (without secrets); admin', responses: { '200': json(ref('TokensResponse'), 'tokens'), ...errorResponses(401, 403, 503) } },
+        post: {
+          operationId: 'createToken',
+          summary: 'Create a token; the secret is in this answer only; admin',
+          requestBody: { ...body('TokenCreateRequest'), required: true },
+          responses: { '201': json(ref('TokenCreated'), 'created'), ...errorResponses(400, 401, 403, 503) },
+        },
+      },
+      '/v1/tokens/{id}': {
+        delete: {
+          operationId: 'revokeToken',
+          summary: 'Revoke a token and end its console sessions; admin',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': json(ref('TokenRevoked'), 'revoked'), ...errorResponses(400, 401, 403, 404, 503) },
+        },
+      },
+      '/v1/audit': {
+        get: {
+          operationId: 'listAudit',
+          summary: 'Audit log: every mutating and every refused request; admin',
+          parameters: [intQuery('limit', 'newest N records (default 200)'), intQuery('after', 'only records created after this revision')],
+          responses: { '200': json(ref('AuditResponse'), 'audit records'), ...errorResponses(400, 401, 403, 503) },
+        },
+      },
       '/v1/status': {
         get: { operationId: 'getStatus', summary: 'Cluster, nodes and groups', responses: { '200': json(ref('StatusResponse'), 'cluster status'), ...errorResponses(503) } },
       },
@@ -188,7 +231,14 @@ export function openApiDocument(): Json {
         },
       },
     },
-    components: { schemas: components() },
+    components: {
+      schemas: components(),
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'a token from "halo token create"' },
+        session: { type: 'apiKey', in: 'cookie', name: 'halo_session', description: 'console session; mutating requests also need the x-halo-csrf header' },
+        clientCert: { type: 'mutualTLS', description: 'a client certificate signed by the cluster CA (halo certs)' },
+      },
+    },
   };
   return cached;
 }

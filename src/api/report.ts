@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Coordinator } from '../coord/coordinator.js';
 import { clusterAvailability, type GroupAvailability, type Incident } from '../core/availability.js';
 import type { HaloConfig } from '../domain/config.js';
+import { groupFilter } from './auth.js';
 import { ClusterError } from '../domain/errors.js';
 import type { GroupId, NodeId } from '../domain/ids.js';
 import { listEvents } from '../observability/events.js';
@@ -60,13 +61,14 @@ export function registerReportRoute(app: FastifyInstance, deps: ReportRouteDeps)
     const config = stored?.stored.config;
     const events = list.events.map((e) => e.event);
     // The configured groups; without a configuration, every group the log names.
-    const known: GroupId[] = config
+    const visible = groupFilter(req.identity, config);
+    const known: GroupId[] = (config
       ? config.groups.map((g) => g.name)
-      : [...new Set(events.flatMap((e) => (e.group === null ? [] : [e.group])))].sort();
+      : [...new Set(events.flatMap((e) => (e.group === null ? [] : [e.group])))].sort()).filter(visible);
     let groups = known;
     if (q.group !== undefined) {
       const g = q.group;
-      if (!known.includes(g) && !events.some((e) => e.group === g)) {
+      if (!known.includes(g) && !(visible(g) && events.some((e) => e.group === g))) {
         throw new ClusterError('HA_NOT_FOUND', `unknown group "${g}": not in the configuration and not in the event log; known groups: ${known.join(', ') || '(none)'}`);
       }
       groups = [g];

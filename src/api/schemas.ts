@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { RedundancySchema } from '../domain/config.js';
+import { RedundancySchema, TenantIdSchema } from '../domain/config.js';
+import { AuditEntrySchema, CredentialIdSchema, IdentitySchema, RoleSchema, TokenRecordSchema } from '../domain/security.js';
 import { ErrorCodes, type ErrorCode } from '../domain/errors.js';
 import { EpochSchema, GroupIdSchema, NodeIdSchema, ResourceIdSchema } from '../domain/ids.js';
 import {
@@ -386,7 +387,64 @@ export const ReportResponseSchema = z.strictObject({
 export type ReportResponse = z.infer<typeof ReportResponseSchema>;
 
 /** Component names in /openapi.json: requests are documented as input, responses as output. */
+// ---------------------------------------------------------------- security
+
+/** POST /v1/tokens. `expiresInMs` omitted = never expires; tenants/groups omitted = unscoped. */
+export const TokenCreateRequestSchema = z.strictObject({
+  name: z.string().min(1).max(128).regex(/^[^\u0000-\u001f\u007f]+$/, 'expected a name without control characters'),
+  role: RoleSchema,
+  tenants: z.array(TenantIdSchema).min(1).max(100).optional(),
+  groups: z.array(GroupIdSchema).min(1).max(1000).optional(),
+  expiresInMs: z.number().int().min(60_000).max(10 * 365 * 86_400_000).optional(),
+});
+export type TokenCreateRequest = z.input<typeof TokenCreateRequestSchema>;
+
+export const TokenParamsSchema = z.strictObject({ id: CredentialIdSchema });
+
+/** A token as listed: everything but its hash. */
+export const TokenViewSchema = TokenRecordSchema.omit({ hash: true });
+export type TokenView = z.infer<typeof TokenViewSchema>;
+
+export const TokenCreatedSchema = z.strictObject({
+  /** The whole token. Shown once: it is stored only as a hash. */
+  token: z.string(),
+  info: TokenViewSchema,
+});
+export type TokenCreated = z.infer<typeof TokenCreatedSchema>;
+
+export const TokensResponseSchema = z.strictObject({ tokens: z.array(TokenViewSchema) });
+export type TokensResponse = z.infer<typeof TokensResponseSchema>;
+
+export const TokenRevokedSchema = z.strictObject({ id: CredentialIdSchema, revoked: z.literal(true) });
+export type TokenRevoked = z.infer<typeof TokenRevokedSchema>;
+
+/** POST /v1/session: a token to log in with; omitted = the client certificate of the connection. */
+export const SessionRequestSchema = z.strictObject({ token: z.string().min(1).max(200).optional() });
+
+export const SessionResponseSchema = z.strictObject({
+  identity: IdentitySchema,
+  /** Send back in x-halo-csrf on every mutating request made with the session cookie; null without a session. */
+  csrf: z.string().nullable(),
+  /** When the session ends; null without a session. */
+  expiresAt: z.number().nullable(),
+});
+export type SessionResponse = z.infer<typeof SessionResponseSchema>;
+
+export const AuditQuerySchema = z.strictObject({
+  limit: intFromQuery(1, 10_000).optional(),
+  after: intFromQuery(0, Number.MAX_SAFE_INTEGER).optional(),
+});
+
+export const AuditItemSchema = AuditEntrySchema.extend({ revision: z.number().int() });
+export type AuditItem = z.infer<typeof AuditItemSchema>;
+export const AuditResponseSchema = z.strictObject({ entries: z.array(AuditItemSchema) });
+export type AuditResponse = z.infer<typeof AuditResponseSchema>;
+
+export const HealthResponseSchema = z.strictObject({ ok: z.literal(true), node: z.string() });
+
 export const requestSchemas = {
+  TokenCreateRequest: TokenCreateRequestSchema,
+  SessionRequest: SessionRequestSchema,
   SwitchoverRequest: SwitchoverRequestSchema,
   FailoverRequest: FailoverRequestSchema,
   MaintenanceRequest: MaintenanceRequestSchema,
@@ -421,6 +479,14 @@ export const EndpointsResponseSchema = z.strictObject({ node: z.string(), endpoi
 export type EndpointsResponse = z.infer<typeof EndpointsResponseSchema>;
 
 export const responseSchemas = {
+  TokenView: TokenViewSchema,
+  TokenCreated: TokenCreatedSchema,
+  TokensResponse: TokensResponseSchema,
+  TokenRevoked: TokenRevokedSchema,
+  SessionResponse: SessionResponseSchema,
+  AuditItem: AuditItemSchema,
+  AuditResponse: AuditResponseSchema,
+  HealthResponse: HealthResponseSchema,
   EndpointsResponse: EndpointsResponseSchema,
   Error: ErrorBodySchema,
   ConfigIssue: ConfigIssueSchema,

@@ -17,6 +17,10 @@ import { registerMetricsRoute } from './metrics-route.js';
 import { openApiDocument } from './openapi.js';
 import { registerMirrorsRoute } from './mirrors-route.js';
 import { registerReportRoute } from './report.js';
+import { groupFilter, registerAuth, requireUnscoped, scopedConfig } from './auth.js';
+import { registerSecurityRoutes } from './security-routes.js';
+import { CredentialVerifier } from '../security/credentials.js';
+import type { TlsMaterial } from '../security/tls.js';
 import {
   CleanupRequestSchema,
   ConfigSourceRequestSchema,
@@ -59,7 +63,18 @@ export interface ApiDeps {
   readonly metrics?: { readonly registry: Registry };
   /** This node's endpoints (the agent's EndpointManager); without it GET /v1/endpoints lists none. */
   readonly endpoints?: () => readonly EndpointStatusView[];
+  /** Serve HTTPS with this identity and accept client certificates signed by its CA. */
+  readonly tls?: TlsMaterial;
+  /** GET /metrics without a credential (security.metrics: open). */
+  readonly metricsOpen?: boolean;
+  /** Lifetime of a console session; default 8 h. */
+  readonly sessionTtlMs?: number;
+  /** How long a token or session record is trusted before it is read again; default 1 s. */
+  readonly credentialCacheMs?: number;
 }
+
+/** Largest request body accepted (a configuration file is the largest legitimate one). */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 /** Default number of events returned when no limit is given. */
 const DEFAULT_EVENT_LIMIT = 100;
@@ -82,9 +97,23 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const { coord, cluster, self, clock } = deps;
   const keys = clusterKeys(cluster);
   const logger = deps.logger ?? false;
-  const app: FastifyInstance =
-    logger !== false && isLoggerInstance(logger) ? Fastify({ loggerInstance: logger }) : Fastify({ logger });
-  const by = `api@${self}`;
+  const base = {
+    bodyLimit: BODY_LIMIT_BYTES,
+    maxParamLength: 200,
+    ...(deps.tls ? { https: { key: deps.tls.key, cert: deps.tls.cert, ca: deps.tls.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
+  };
+  const app = (logger !== false && isLoggerInstance(logger) ? Fastify({ ...base, loggerInstance: logger }) : Fastify({ ...base, logger })) as unknown as FastifyInstance;
+  const verifier = new CredentialVerifier(coord, cluster, deps.credentialCacheMs ?? 1000);
+  registerAuth(app, { coord, cluster, self, clock, verifier, metricsOpen: deps.metricsOpen ?? false });
+  /** Who asked, for events: the caller's name and the node whose API took the request. */
+  const byOf = (req: FastifyRequest): string => `${req.identity?.name ?? 'api'}@${self}`;
+  /** Events a scoped caller may see (undefined: all); a scoped caller sees only its groups' events. */
+  async function eventFilter(req: FastifyRequest): Promise<((e: StoredEvent) => boolean) | undefined> {
+    if (req.identity !== null && req.identity.tenants === null && req.identity.groups === null) return undefined;
+    const visible = groupFilter(req.identity, (await readStoredConfig(coord, cluster))?.stored.config);
+    return (e) => e.event.group !== null && visible(e.event.group);
+  }
+  const tail = <T>(list: readonly T[], n: number): readonly T[] => (list.length > n ? list.slice(list.length - n) : list);
   /** Open event streams; ended when the server closes, or close() would wait for their clients. */
   const streams = new Set<AbortController>();
   app.addHook('preClose', async () => {
@@ -117,24 +146,38 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       body = { code: 'HA_INTERNAL', message: 'internal error; see the agent log' };
     }
     if (status >= 500) req.log.error({ err }, 'request failed');
+    req.failureCode = body.code;
     void reply.status(status).send(body);
   });
 
   app.setNotFoundHandler((req, reply) => {
-    const body: ErrorBody = { code: 'HA_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0] ?? ''}; see /openapi.json` };
+    const body: ErrorBody = { code: 'HA_NOT_FOUND', message: `no route ${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 200)}; see /openapi.json` };
+    req.failureCode = body.code;
     void reply.status(404).send(body);
   });
 
   // ------------------------------------------------------------------ reads
 
-  app.get('/v1/status', async (): Promise<StatusResponse> => {
+  app.get('/healthz', async () => ({ ok: true as const, node: self }));
+
+  /** The cluster as this caller may see it: a scoped caller's view holds only its groups. */
+  async function observeFor(req: FastifyRequest) {
     const view = await observeCluster(coord, cluster);
+    const config = scopedConfig(view.config, req.identity);
+    return config === view.config ? view : { ...view, config };
+  }
+  async function storedFor(req: FastifyRequest) {
+    return scopedConfig((await readStoredConfig(coord, cluster))?.stored, req.identity);
+  }
+
+  app.get('/v1/status', async (req): Promise<StatusResponse> => {
+    const view = await observeFor(req);
     return statusOf(view, cluster, self, clock.wallNow());
   });
 
   app.get('/v1/groups/:group', async (req): Promise<GroupView> => {
     const { group } = parseRequest(GroupParamsSchema, req.params, 'params');
-    const view = await observeCluster(coord, cluster);
+    const view = await observeFor(req);
     const g = findGroup(view.config, group);
     if (!view.config) throw new ClusterError('HA_NOT_FOUND', `unknown group "${group}"`);
     return groupView(view, view.config.config, g, clock.wallNow());
@@ -145,18 +188,20 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/v1/groups/:group/why', async (req): Promise<WhyResponse> => {
     const { group } = parseRequest(GroupParamsSchema, req.params, 'params');
     const q = parseRequest(WhyQuerySchema, req.query, 'query');
-    findGroup((await readStoredConfig(coord, cluster))?.stored, group);
+    findGroup(await storedFor(req), group);
     const entries = await listJournal(coord, cluster, group, { limit: q.limit ?? DEFAULT_WHY_LIMIT });
     return { group, entries: [...entries] };
   });
 
   app.get('/v1/events', async (req): Promise<EventsResponse> => {
     const q = parseRequest(EventsQuerySchema, req.query, 'query');
+    const visible = await eventFilter(req);
     const list = await listEvents(coord, cluster, {
-      limit: q.limit ?? DEFAULT_EVENT_LIMIT,
+      ...(visible === undefined ? { limit: q.limit ?? DEFAULT_EVENT_LIMIT } : {}),
       ...(q.after === undefined ? {} : { afterRevision: q.after }),
     });
-    return { events: list.events.map(toEventItem), revision: list.revision };
+    const events = visible === undefined ? list.events : tail(list.events.filter(visible), q.limit ?? DEFAULT_EVENT_LIMIT);
+    return { events: events.map(toEventItem), revision: list.revision };
   });
 
   app.get('/v1/events/stream', async (req, reply) => {
@@ -164,10 +209,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     const lastId = req.headers['last-event-id'];
     const after = q.after ?? (typeof lastId === 'string' && /^\d+$/.test(lastId) ? Number(lastId) : undefined);
     // Read the tail before taking over the response, so a store failure is still a JSON error.
-    const tail = await listEvents(coord, cluster, {
-      limit: q.limit ?? DEFAULT_EVENT_LIMIT,
+    const visible = await eventFilter(req);
+    const listed = await listEvents(coord, cluster, {
+      ...(visible === undefined ? { limit: q.limit ?? DEFAULT_EVENT_LIMIT } : {}),
       ...(after === undefined ? {} : { afterRevision: after }),
     });
+    const tailEvents = visible === undefined ? listed : { ...listed, events: tail(listed.events.filter(visible), q.limit ?? DEFAULT_EVENT_LIMIT) };
     reply.hijack();
     const res = reply.raw;
     const ac = new AbortController();
@@ -182,15 +229,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     const send = (e: StoredEvent): void => {
       res.write(`id: ${e.revision}\nevent: event\ndata: ${JSON.stringify(toEventItem(e))}\n\n`);
     };
-    for (const e of tail.events) send(e);
+    for (const e of tailEvents.events) send(e);
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), deps.sseKeepAliveMs ?? 15_000);
     keepAlive.unref();
     try {
-      for await (const batch of coord.watch(keys.eventsPrefix, tail.revision, { signal: ac.signal })) {
+      for await (const batch of coord.watch(keys.eventsPrefix, tailEvents.revision, { signal: ac.signal })) {
         for (const w of batch) {
           if (w.kind !== 'put') continue;
           const e = parseEventRecord(w.kv);
-          if (e) send(e);
+          if (e && (visible === undefined || visible(e))) send(e);
         }
       }
     } catch (e) {
@@ -213,19 +260,23 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     return { version: cur.stored.version, appliedAt: cur.stored.appliedAt, source: cur.stored.source };
   });
 
-  app.get('/v1/endpoints', async (): Promise<EndpointsResponse> => ({ node: self, endpoints: [...(deps.endpoints?.() ?? [])] }));
+  app.get('/v1/endpoints', async (req): Promise<EndpointsResponse> => {
+    const visible = groupFilter(req.identity, (await readStoredConfig(coord, cluster))?.stored.config);
+    return { node: self, endpoints: (deps.endpoints?.() ?? []).filter((e) => visible(e.group)) };
+  });
 
   app.get('/openapi.json', async () => openApiDocument());
 
   registerReportRoute(app, { coord, cluster, self, clock });
   registerMirrorsRoute(app, { coord, cluster, clock });
+  registerSecurityRoutes(app, { coord, cluster, self, clock, verifier, sessionTtlMs: deps.sessionTtlMs ?? 8 * 3_600_000 });
   registerMetricsRoute(app, deps.metrics);
   registerConsoleRoute(app);
 
   // ------------------------------------------------------------------ intents
 
-  async function requestMove(kind: MoveIntent['kind'], group: GroupId, to: NodeId | undefined): Promise<MoveAccepted> {
-    const view = await observeCluster(coord, cluster);
+  async function requestMove(req: FastifyRequest, kind: MoveIntent['kind'], group: GroupId, to: NodeId | undefined): Promise<MoveAccepted> {
+    const view = await observeFor(req);
     const g = findGroup(view.config, group);
     const target = to === undefined ? undefined : findNode(view.config, to, 'to');
     const a = view.assignments.get(group);
@@ -267,7 +318,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       }
       if (view.maintenanceNodes.has(target)) throw new ClusterError('HA_BAD_REQUEST', `to: node ${target} is in maintenance`);
     }
-    const intent: MoveIntent = { id: randomUUID(), kind, to: target ?? null, at: clock.wallNow(), by };
+    const intent: MoveIntent = { id: randomUUID(), kind, to: target ?? null, at: clock.wallNow(), by: byOf(req) };
     const r = await coord.txn([{ key: keys.move(group), modRevision: 'absent' }], [{ kind: 'put', key: keys.move(group), value: JSON.stringify(intent) }]);
     if (!r.ok) throw new ClusterError('HA_CONFLICT', `another move of group "${group}" was requested at the same time; check "halo status"`);
     return { id: intent.id, kind, group, from, to: intent.to, epoch: a.epoch };
@@ -276,7 +327,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.post('/v1/groups/:group/switchover', async (req, reply): Promise<MoveAccepted> => {
     const { group } = parseRequest(GroupParamsSchema, req.params, 'params');
     const body = parseRequest(SwitchoverRequestSchema, req.body ?? {}, 'body');
-    const res = await requestMove('switchover', group, body.to);
+    const res = await requestMove(req, 'switchover', group, body.to);
     void reply.status(202);
     return res;
   });
@@ -284,14 +335,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.post('/v1/groups/:group/failover', async (req, reply): Promise<MoveAccepted> => {
     const { group } = parseRequest(GroupParamsSchema, req.params, 'params');
     parseRequest(FailoverRequestSchema, req.body ?? {}, 'body');
-    const res = await requestMove('failover', group, undefined);
+    const res = await requestMove(req, 'failover', group, undefined);
     void reply.status(202);
     return res;
   });
 
   app.post('/v1/maintenance', async (req): Promise<MaintenanceResponse> => {
     const body = parseRequest(MaintenanceRequestSchema, req.body ?? {}, 'body');
-    const config = (await readStoredConfig(coord, cluster))?.stored;
+    const config = await storedFor(req);
+    if (body.group === undefined) requireUnscoped(req.identity, body.node === undefined ? 'cluster-wide maintenance' : 'node maintenance');
+    const by = byOf(req);
     let key: string;
     let res: MaintenanceResponse;
     let node: NodeId | null = null;
@@ -318,6 +371,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   async function setStandby(req: FastifyRequest, on: boolean): Promise<NodeStandbyResponse> {
     const { node: raw } = parseRequest(NodeParamsSchema, req.params, 'params');
     const node = findNode((await readStoredConfig(coord, cluster))?.stored, raw);
+    const by = byOf(req);
     if (on) await coord.put(keys.standby(node), JSON.stringify({ at: clock.wallNow(), by }));
     else await coord.delete(keys.standby(node));
     await emit({
@@ -334,7 +388,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.post('/v1/groups/:group/cleanup', async (req): Promise<CleanupResponse> => {
     const { group: raw } = parseRequest(GroupParamsSchema, req.params, 'params');
     const body = parseRequest(CleanupRequestSchema, req.body ?? {}, 'body');
-    const config = (await readStoredConfig(coord, cluster))?.stored;
+    const config = await storedFor(req);
+    const by = byOf(req);
     const group = findGroup(config, raw).name;
     const node = body.node === undefined ? undefined : findNode(config, body.node, 'node');
     const prefix = `${keys.failuresPrefix}${group}/`;
@@ -399,7 +454,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     if (!t.ok) {
       throw new ClusterError('HA_CONFLICT', 'the configuration was changed by someone else while this one was being applied; nothing was applied, check "halo config get" and retry');
     }
-    await emit({ kind: 'config-applied', node: null, group: null, message: `configuration version ${stored.version} applied (${file}, ${by})` });
+    await emit({ kind: 'config-applied', node: null, group: null, message: `configuration version ${stored.version} applied (${file}, ${byOf(req)})` });
     return { version: stored.version, appliedAt: stored.appliedAt, cluster };
   });
 

@@ -8,6 +8,8 @@ import { plan, type ControllerAction, type GroupDecision, type PlanInput } from 
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../observability/log.js';
 import { appendEvent, eventPut, trimEvents } from '../observability/events.js';
+import { trimAudit } from '../observability/audit.js';
+import { sweepSessions } from '../security/credentials.js';
 import { appendJournal } from '../observability/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -24,6 +26,8 @@ export interface ControllerDeps {
   readonly metrics?: Metrics;
   /** How many events the cluster keeps. */
   readonly eventRetention?: number;
+  /** Audit records kept (default 10 000). */
+  readonly auditRetention?: number;
 }
 
 /**
@@ -76,6 +80,8 @@ export class Controller {
     if (this.deps.clock.wallNow() - this.lastTrimAt > 10_000) {
       this.lastTrimAt = this.deps.clock.wallNow();
       await trimEvents(this.deps.coord, this.deps.cluster, this.deps.eventRetention ?? 2000, { signal }).catch(() => undefined);
+      await trimAudit(this.deps.coord, this.deps.cluster, this.deps.auditRetention ?? 10_000, { signal }).catch(() => undefined);
+      await sweepSessions(this.deps.coord, this.deps.cluster, this.deps.clock.wallNow(), { signal }).catch(() => undefined);
     }
   }
 

@@ -28,6 +28,11 @@ export function clusterKeys(cluster: string) {
     eventsPrefix: `${p}events/`,
     journalPrefix: `${p}journal/`,
     journal: (g: GroupId) => `${p}journal/${g}/`,
+    tokensPrefix: `${p}security/tokens/`,
+    token: (id: string) => `${p}security/tokens/${id}`,
+    sessionsPrefix: `${p}security/sessions/`,
+    session: (id: string) => `${p}security/sessions/${id}`,
+    auditPrefix: `${p}audit/`,
   } as const;
 }
 export type ClusterKeys = ReturnType<typeof clusterKeys>;

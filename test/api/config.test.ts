@@ -46,8 +46,8 @@ describe('configuration', () => {
       assert.deepEqual(stored.config.nodes[0]?.labels, { site: 'west' });
       const ev = EventsResponseSchema.parse(json((await h.app.inject({ method: 'GET', url: '/v1/events' })).body));
       assert.deepEqual(ev.events.map((e) => [e.kind, e.message]), [
-        ['config-applied', 'configuration version 1 applied (halo.yaml, api@n1)'],
-        ['config-applied', 'configuration version 2 applied (x.yaml, api@n1)'],
+        ['config-applied', 'configuration version 1 applied (halo.yaml, test-admin@n1)'],
+        ['config-applied', 'configuration version 2 applied (x.yaml, test-admin@n1)'],
       ]);
     } finally {
       await h.close();

@@ -5,6 +5,7 @@ import { EndpointsResponseSchema, type EndpointStatusView } from '../../src/api/
 import { MemoryCoordinator } from '../../src/coord/memory/index.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { CLUSTER, json, n1 } from './fixtures.js';
+import { injectAs, makeToken } from '../support/auth.js';
 
 describe('GET /v1/endpoints', () => {
   const front: EndpointStatusView = {
@@ -30,6 +31,7 @@ describe('GET /v1/endpoints', () => {
       const clock = new ManualClock(0);
       const coord = new MemoryCoordinator({ clock });
       const app = await buildApi({ coord, cluster: CLUSTER, self: n1, clock, logger: false, ...(endpoints ? { endpoints } : {}) });
+      injectAs(app, await makeToken(coord, CLUSTER, 'viewer'));
       try {
         const res = await app.inject({ method: 'GET', url: '/v1/endpoints' });
         assert.equal(res.statusCode, 200);

@@ -6,6 +6,7 @@ import { parseGroupId, parseNodeId, type NodeId } from '../../src/domain/ids.js'
 import { clusterKeys } from '../../src/domain/keys.js';
 import type { Assignment, GroupStatus, NodeSession } from '../../src/domain/state.js';
 import { ManualClock } from '../../src/platform/clock.js';
+import { injectAs, makeToken } from '../support/auth.js';
 
 export const CLUSTER = 'demo';
 export const n1 = parseNodeId('n1');
@@ -45,6 +46,8 @@ export interface Harness {
   readonly app: FastifyInstance;
   readonly coord: MemoryCoordinator;
   readonly clock: ManualClock;
+  /** The admin token every inject() sends unless the request names its own authorization. */
+  readonly token: string;
   close(): Promise<void>;
 }
 
@@ -54,10 +57,13 @@ export async function harness(opts: { wrap?: (c: Coordinator) => Coordinator } =
   const coord = new MemoryCoordinator({ clock });
   const app = await buildApi({ coord: opts.wrap ? opts.wrap(coord) : coord, cluster: CLUSTER, self: n1, clock, logger: false });
   await app.ready();
+  const token = await makeToken(coord, CLUSTER, 'admin');
+  injectAs(app, token);
   return {
     app,
     coord,
     clock,
+    token,
     async close() {
       await app.close();
       await coord.close();

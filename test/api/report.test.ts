@@ -9,6 +9,7 @@ import { appendEvent } from '../../src/observability/events.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { CLUSTER, CONFIG_YAML, applyConfig, harness, json, keys, n1, web, type Harness } from './fixtures.js';
+import { injectAs, makeToken } from '../support/auth.js';
 
 const HOUR = 3_600_000;
 
@@ -188,6 +189,7 @@ describe('GET /metrics', () => {
     const metrics = createMetrics();
     metrics.observeRenewal(12);
     const app = await buildApi({ coord, cluster: CLUSTER, self: n1, clock, logger: false, metrics });
+    injectAs(app, await makeToken(coord, CLUSTER, 'viewer'));
     try {
       const res = await app.inject({ method: 'GET', url: '/metrics' });
       assert.equal(res.statusCode, 200);

@@ -197,7 +197,7 @@ describe('switchover and failover', () => {
       assert.equal(intent.kind, 'switchover');
       assert.equal(intent.to, 'n2');
       assert.equal(intent.at, h.clock.wallNow());
-      assert.equal(intent.by, 'api@n1');
+      assert.equal(intent.by, 'test-admin@n1');
     } finally {
       await h.close();
     }
@@ -353,7 +353,7 @@ describe('maintenance, standby, cleanup', () => {
       }
       const ev = EventsResponseSchema.parse(json((await h.app.inject({ method: 'GET', url: '/v1/events' })).body));
       assert.deepEqual(
-        ev.events.filter((e) => e.kind === 'maintenance').map((e) => e.message.replace(/ \(api@n1\)$/, '')),
+        ev.events.filter((e) => e.kind === 'maintenance').map((e) => e.message.replace(/ \(test-admin@n1\)$/, '')),
         [
           'maintenance on for the cluster',
           'maintenance on for group web',

@@ -45,7 +45,7 @@ describe('GET /v1/events/stream', () => {
       await h.app.listen({ host: '127.0.0.1', port: 0 });
       const { port } = h.app.server.address() as AddressInfo;
       const ac = new AbortController();
-      const res = await fetch(`http://127.0.0.1:${port}/v1/events/stream?limit=2`, { signal: AbortSignal.any([ac.signal, AbortSignal.timeout(10_000)]) });
+      const res = await fetch(`http://127.0.0.1:${port}/v1/events/stream?limit=2`, { headers: { authorization: `Bearer ${h.token}` }, signal: AbortSignal.any([ac.signal, AbortSignal.timeout(10_000)]) });
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
       assert.ok(res.body);
@@ -70,7 +70,7 @@ describe('GET /v1/events/stream', () => {
       await appendEvent(h.coord, 'demo', ev('only'));
       await h.app.listen({ host: '127.0.0.1', port: 0 });
       const { port } = h.app.server.address() as AddressInfo;
-      const res = await fetch(`http://127.0.0.1:${port}/v1/events/stream`, { signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(`http://127.0.0.1:${port}/v1/events/stream`, { headers: { authorization: `Bearer ${h.token}` }, signal: AbortSignal.timeout(10_000) });
       assert.ok(res.body);
       const reader = res.body.getReader();
       const first = await reader.read();
@@ -99,7 +99,7 @@ describe('GET /v1/events/stream', () => {
       const { port } = h.app.server.address() as AddressInfo;
       const ac = new AbortController();
       const res = await fetch(`http://127.0.0.1:${port}/v1/events/stream`, {
-        headers: { 'last-event-id': String(events[0]?.revision) },
+        headers: { authorization: `Bearer ${h.token}`, 'last-event-id': String(events[0]?.revision) },
         signal: AbortSignal.any([ac.signal, AbortSignal.timeout(10_000)]),
       });
       assert.ok(res.body);
