@@ -30,11 +30,15 @@ export interface Identity {
   readonly groups: readonly string[] | null;
 }
 
-/** A console login: the identity, the CSRF token every mutating call must echo, and when it ends. */
+/**
+ * Who is logged in (GET/POST /v1/session): the identity, the CSRF token every mutating call made
+ * with the session cookie must echo, and when the session ends. `csrf` and `expiresAt` are null
+ * when there is no session: the browser authenticates with a client certificate on each request.
+ */
 export interface Session {
   readonly identity: Identity;
-  readonly csrf: string;
-  readonly expiresAt: number;
+  readonly csrf: string | null;
+  readonly expiresAt: number | null;
 }
 
 /** One line of GET /v1/audit (newest last). */
@@ -45,6 +49,8 @@ export interface AuditEntry {
   readonly kind: string;
   readonly role: string | null;
   readonly source: string;
+  /** The node whose API took the request. */
+  readonly node: string;
   readonly method: string;
   readonly route: string;
   readonly target: string | null;
@@ -78,7 +84,10 @@ function isErrorBody(v: unknown): v is ErrorBody {
 
 /** Parses a session body; null when it is not one (the console then refuses to guess a role). */
 export function parseSession(v: unknown): Session | null {
-  if (!isObject(v) || typeof v['csrf'] !== 'string' || typeof v['expiresAt'] !== 'number') return null;
+  if (!isObject(v)) return null;
+  const csrf = v['csrf'] ?? null;
+  const expiresAt = v['expiresAt'] ?? null;
+  if ((csrf !== null && typeof csrf !== 'string') || (expiresAt !== null && typeof expiresAt !== 'number')) return null;
   const id = v['identity'];
   if (!isObject(id) || typeof id['name'] !== 'string') return null;
   const kind = id['kind'];
@@ -88,7 +97,7 @@ export function parseSession(v: unknown): Session | null {
   const tenants = id['tenants'] ?? null;
   const groups = id['groups'] ?? null;
   if ((tenants !== null && !isStringList(tenants)) || (groups !== null && !isStringList(groups))) return null;
-  return { identity: { name: id['name'], kind, role, tenants, groups }, csrf: v['csrf'], expiresAt: v['expiresAt'] };
+  return { identity: { name: id['name'], kind, role, tenants, groups }, csrf, expiresAt };
 }
 
 function parseAuditEntry(v: unknown): AuditEntry | null {
@@ -111,6 +120,7 @@ function parseAuditEntry(v: unknown): AuditEntry | null {
     kind: str('kind') ?? '',
     role: str('role'),
     source: str('source') ?? '',
+    node: str('node') ?? '',
     method,
     route,
     target: str('target'),

@@ -647,7 +647,8 @@ export function App(props: { readonly api: ApiClient; readonly session: Session;
           <span data-testid="identity">{session.identity.name}</span>
           <StateBadge text={role} tone={role === 'viewer' ? 'muted' : 'info'} testid="role" />
           {scope(session) !== null && <span class="muted"> {scope(session)}</span>}
-          {session.identity.kind === 'cert' ? (
+          {session.csrf === null ? (
+            // No session cookie: the browser sends its client certificate with every request.
             <span class="muted" title="The browser authenticates with its client certificate; close the browser or remove the certificate to log out.">
               {' '}
               (certificate)

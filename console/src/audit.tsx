@@ -106,7 +106,10 @@ export function Audit(props: { readonly api: ApiClient; readonly revision: numbe
                   {e.identity} <span class="muted">{e.kind}</span>
                 </td>
                 <td>{e.role ?? <span class="muted">-</span>}</td>
-                <td class="mono">{e.source}</td>
+                <td class="mono">
+                  {e.source}
+                  {e.node !== '' && <span class="muted"> → {e.node}</span>}
+                </td>
                 <td class="mono">
                   {e.method} {e.route}
                   {e.target !== null && <span> {e.target}</span>}

@@ -125,11 +125,12 @@ export function Root() {
   const session = auth.kind === 'in' ? auth.session : null;
   const [recheck, setRecheck] = useState(0);
   useEffect(() => {
-    if (session === null) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(MIN_CHECK_MS, session.expiresAt - Date.now() + EXPIRY_SLACK_MS));
+    if (session === null || session.expiresAt === null) return;
+    const { expiresAt } = session;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(MIN_CHECK_MS, expiresAt - Date.now() + EXPIRY_SLACK_MS));
     let stale = false;
     const timer = setTimeout(() => {
-      if (Date.now() < session.expiresAt) {
+      if (Date.now() < expiresAt) {
         setRecheck((n) => n + 1);
         return;
       }
@@ -170,6 +171,6 @@ export function Root() {
     case 'login':
       return <Login api={api} notice={auth.notice} onSession={enter} />;
     case 'in':
-      return <App key={auth.session.csrf} api={api} session={auth.session} onLogout={logout} />;
+      return <App key={`${auth.session.identity.name}/${auth.session.csrf ?? ''}`} api={api} session={auth.session} onLogout={logout} />;
   }
 }

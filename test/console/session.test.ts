@@ -126,9 +126,10 @@ function fakeApi(): { app: FastifyInstance; sessions: Map<string, FakeSession>; 
           kind: 'session',
           role: s.role,
           source: req.ip,
+          node: 'n1',
           method: req.method,
           route: req.routeOptions.url ?? req.url,
-          target: req.url.startsWith('/v1/groups/') ? 'web' : null,
+          target: req.url.startsWith('/v1/groups/') ? 'group web' : null,
           outcome: status < 400 ? 'ok' : status === 403 ? 'refused' : 'failed',
           status,
           code,
@@ -306,7 +307,7 @@ describe('console login, roles and session loss (headless Chromium, stand-in API
     assert.equal(await refused.count(), 2, 'both crafted switchovers, refused');
     const ok = page.locator('[data-testid="audit-entry"][data-identity="operator-user"][data-outcome="ok"][data-route="/v1/groups/:group/switchover"]');
     assert.ok((await ok.count()) >= 1, 'the operator\'s switchover');
-    assert.match((await refused.first().textContent()) ?? '', /viewer.*POST \/v1\/groups\/:group\/switchover web.*refused 403 HA_PERMISSION/);
+    assert.match((await refused.first().textContent()) ?? '', /viewer.*POST \/v1\/groups\/:group\/switchover group web.*refused 403 HA_PERMISSION/);
     await page.screenshot({ path: join(SHOTS, 'session-audit.png'), fullPage: true });
     await ctx.close();
   });
