@@ -16,6 +16,17 @@ import {
   ReportResponseSchema,
   StatusResponseSchema,
   WhyResponseSchema,
+  AuditResponseSchema,
+  SessionResponseSchema,
+  TokenCreatedSchema,
+  TokenRevokedSchema,
+  TokensResponseSchema,
+  type AuditResponse,
+  type SessionResponse,
+  type TokenCreateRequest,
+  type TokenCreated,
+  type TokenRevoked,
+  type TokensResponse,
   type CleanupResponse,
   type ConfigApplyResponse,
   type ConfigResponse,
@@ -40,13 +51,15 @@ export interface ApiClientOptions {
   readonly timeoutMs?: number;
   /** Injected for tests; default the global fetch. */
   readonly fetch?: typeof fetch;
+  /** Bearer token sent with every request. */
+  readonly token?: string;
 }
 
 interface CallOpts {
   readonly signal?: AbortSignal;
 }
 
-type Method = 'GET' | 'POST';
+type Method = 'GET' | 'POST' | 'DELETE';
 
 /** Why one URL did not answer: it was never reached (safe to try the next) or it answered "unavailable". */
 type AttemptFailure = { readonly url: string; readonly reason: string; readonly sent: boolean };
@@ -82,8 +95,10 @@ export class ApiClient {
   readonly urls: readonly string[];
   private readonly timeoutMs: number;
   private readonly fetchFn: typeof fetch;
+  private readonly auth: Readonly<Record<string, string>>;
 
   constructor(opts: ApiClientOptions) {
+    this.auth = opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` };
     if (opts.urls.length === 0) throw new ClusterError('HA_BAD_REQUEST', 'no API URL given');
     this.urls = opts.urls.map((u) => u.replace(/\/+$/, ''));
     this.timeoutMs = opts.timeoutMs ?? 5000;
@@ -129,6 +144,21 @@ export class ApiClient {
     const qs = parts.length === 0 ? '' : `?${parts.map(([k, v]) => `${k}=${enc(v)}`).join('&')}`;
     return this.call('GET', `/v1/report${qs}`, ReportResponseSchema, undefined, o);
   }
+  createToken(req: TokenCreateRequest, o: CallOpts = {}): Promise<TokenCreated> {
+    return this.call('POST', '/v1/tokens', TokenCreatedSchema, req, o);
+  }
+  tokens(o: CallOpts = {}): Promise<TokensResponse> {
+    return this.call('GET', '/v1/tokens', TokensResponseSchema, undefined, o);
+  }
+  revokeToken(id: string, o: CallOpts = {}): Promise<TokenRevoked> {
+    return this.call('DELETE', `/v1/tokens/${enc(id)}`, TokenRevokedSchema, undefined, o);
+  }
+  audit(q: { readonly limit?: number; readonly after?: number } = {}, o: CallOpts = {}): Promise<AuditResponse> {
+    return this.call('GET', `/v1/audit${query(q)}`, AuditResponseSchema, undefined, o);
+  }
+  whoami(o: CallOpts = {}): Promise<SessionResponse> {
+    return this.call('GET', '/v1/session', SessionResponseSchema, undefined, o);
+  }
   getConfig(o: CallOpts = {}): Promise<ConfigResponse> {
     return this.call('GET', '/v1/config', ConfigResponseSchema, undefined, o);
   }
@@ -153,7 +183,7 @@ export class ApiClient {
       const signal = o.signal ? AbortSignal.any([o.signal, connect.signal]) : connect.signal;
       let res: Response;
       try {
-        res = await this.fetchFn(url + path, { headers: { accept: 'text/event-stream' }, signal });
+        res = await this.fetchFn(url + path, { headers: { ...this.auth, accept: 'text/event-stream' }, signal });
       } catch (e) {
         clearTimeout(timer);
         if (o.signal?.aborted) return;
@@ -192,7 +222,7 @@ export class ApiClient {
         res = await this.fetchFn(url + path, {
           method,
           signal,
-          headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+          headers: body === undefined ? { ...this.auth, accept: 'application/json' } : { ...this.auth, accept: 'application/json', 'content-type': 'application/json' },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
         text = await res.text();

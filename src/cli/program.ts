@@ -5,6 +5,9 @@ import type { GroupView, MoveAccepted } from '../api/schemas.js';
 import { ClusterError, isClusterError } from '../domain/errors.js';
 import { SystemClock, type Clock } from '../platform/clock.js';
 import { ApiClient } from './client.js';
+import { defaultCredentialsPath, readCredentials } from './credentials.js';
+import { addSecurityCommands, readPem } from './security-commands.js';
+import { clusterFetch } from '../security/fetch.js';
 import { formatDuration } from './format.js';
 import { renderEventLine, renderEvents, renderGroup, renderJournal, renderMirrors, renderReport, renderReportCsv, renderStatus } from './views.js';
 
@@ -70,6 +73,7 @@ export function buildProgram(io: CliIo): Command {
     .addOption(new Option('--api <urls>', `comma-separated API base URLs, tried in order (default: $HALO_API, else ${DEFAULT_API_URLS})`))
     .addOption(new Option('-o, --output <format>', 'output format (csv: report only)').choices(['table', 'json', 'csv']).default('table'))
     .addOption(new Option('--request-timeout <ms>', 'per-request timeout for each URL').argParser(positiveInt('--request-timeout', 1)).default(5000))
+    .addOption(new Option('--credentials <file>', 'credentials file: API URLs, token, cluster CA (default: $HALO_CREDENTIALS, else ~/.config/halo/credentials.json, which "halo demo" writes); $HALO_TOKEN overrides its token'))
     .exitOverride()
     .showSuggestionAfterError(true)
     .configureOutput({
@@ -85,8 +89,11 @@ export function buildProgram(io: CliIo): Command {
     return o;
   };
   const connect = (): ApiClient => {
-    const o = program.opts<{ api?: string; requestTimeout: number }>();
-    const urls = (o.api ?? io.env['HALO_API'] ?? DEFAULT_API_URLS)
+    const o = program.opts<{ api?: string; requestTimeout: number; credentials?: string }>();
+    const named = o.credentials ?? io.env['HALO_CREDENTIALS'];
+    const credFile = named ?? defaultCredentialsPath(io.env);
+    const creds = credFile === undefined ? undefined : readCredentials(credFile, named !== undefined);
+    const urls = (o.api ?? io.env['HALO_API'] ?? creds?.api?.join(',') ?? DEFAULT_API_URLS)
       .split(',')
       .map((u) => u.trim())
       .filter((u) => u.length > 0);
@@ -94,7 +101,19 @@ export function buildProgram(io: CliIo): Command {
       if (!/^https?:\/\/[^\s/]+/.test(u)) throw new ClusterError('HA_BAD_REQUEST', `--api: "${u}" is not an http:// or https:// URL`);
     }
     if (urls.length === 0) throw new ClusterError('HA_BAD_REQUEST', '--api: no URL given');
-    return new ApiClient({ urls, timeoutMs: o.requestTimeout });
+    const token = io.env['HALO_TOKEN'] || creds?.token;
+    const caFile = io.env['HALO_CA'] || creds?.ca;
+    const ca = caFile === undefined ? undefined : readPem(caFile, io.env['HALO_CA'] ? 'HALO_CA' : `${credFile ?? ''}: ca`);
+    const cert = creds?.cert !== undefined && creds.key !== undefined ? { cert: readPem(creds.cert, 'credentials cert'), key: readPem(creds.key, 'credentials key') } : {};
+    if (urls.some((u) => u.startsWith('https:')) && ca === undefined) {
+      throw new ClusterError('HA_BAD_REQUEST', 'https:// API URLs need the cluster CA to verify the agents: set HALO_CA to its PEM file or put "ca" in the credentials file');
+    }
+    return new ApiClient({
+      urls,
+      timeoutMs: o.requestTimeout,
+      ...(token ? { token } : {}),
+      ...(ca === undefined ? {} : { fetch: clusterFetch({ ca, ...cert }) }),
+    });
   };
   const outputOption = (): OutputOption => program.opts<{ output: OutputOption }>().output;
   const outputFormat = (): Output => plainOutput(outputOption());
@@ -475,6 +494,15 @@ export function buildProgram(io: CliIo): Command {
       const { runCoordinator } = await import('../coord/index.js');
       await runCoordinator({ host: listen.host, port: listen.port, dataDir });
     });
+
+  addSecurityCommands(program, {
+    out,
+    printJson,
+    output: outputFormat,
+    client: connect,
+    now: () => io.clock.wallNow(),
+    ...(io.signal ? { signal: io.signal } : {}),
+  });
 
   program
     .command('demo')

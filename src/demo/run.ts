@@ -1,10 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { ClusterError } from '../domain/errors.js';
 import { parseConfigText, formatIssues } from '../config/index.js';
+import { bootstrapToken } from '../cli/bootstrap.js';
+import { defaultCredentialsPath, writeCredentials } from '../cli/credentials.js';
+import type { TlsFiles } from '../domain/config.js';
+import { caFilesIn, createCa, issueCert } from '../security/certs.js';
+import { clusterFetch } from '../security/fetch.js';
 
 /** Options of `halo demo`. */
 export interface RunDemoOptions {
@@ -21,9 +26,10 @@ export const SAMPLE_SERVICE = join(ROOT, 'examples', 'sample-service.mjs');
  * Writes the demo cluster's config into `dir` (absolute paths, so every process agrees) and
  * returns its path. Tests use this too, with overrides.
  */
-export function writeDemoConfig(dir: string, edit?: (doc: ReturnType<typeof parseDocument>) => void): string {
+export function writeDemoConfig(dir: string, edit?: (doc: ReturnType<typeof parseDocument>) => void, opts: { readonly tls?: TlsFiles } = {}): string {
   mkdirSync(dir, { recursive: true });
   const doc = parseDocument(readFileSync(DEMO_CONFIG, 'utf8'));
+  if (opts.tls) doc.setIn(['security', 'tls'], { ...opts.tls });
   doc.setIn(['coordinator', 'dataDir'], join(dir, 'coordinator'));
   doc.setIn(['stateDir'], join(dir, 'state'));
   doc.setIn(['groups', 0, 'resources', 0, 'args'], [SAMPLE_SERVICE]);
@@ -68,10 +74,31 @@ function exited(p: Proc, ms: number): Promise<boolean> {
   });
 }
 
+/**
+ * The demo's cluster CA and node certificates (made once, kept in <dir>/certs): the agents' APIs
+ * serve HTTPS and nodes authenticate each other with them. Returns the paths for security.tls.
+ */
+export async function ensureDemoCerts(dir: string, nodes: readonly { readonly name: string; readonly address: string }[]): Promise<TlsFiles> {
+  const certDir = join(dir, 'certs');
+  const ca = caFilesIn(certDir);
+  if (!existsSync(ca.ca)) {
+    rmSync(certDir, { recursive: true, force: true });
+    const made = await createCa(certDir, 'demo');
+    for (const n of nodes) await issueCert(made, { name: n.name, role: 'node', ips: [n.address, '127.0.0.1'], dns: [n.name, 'localhost'] });
+  }
+  return { ca: ca.ca, cert: join(certDir, '${HALO_NODE}.crt'), key: join(certDir, '${HALO_NODE}.key') };
+}
+
 /** Starts the embedded coordinator, three agents and the sample service; Ctrl-C stops everything. */
 export async function runDemo(opts: RunDemoOptions): Promise<void> {
   const dir = resolve(opts.dir ?? '.halo/demo');
-  const file = writeDemoConfig(dir);
+  const nodes = [
+    { name: 'n1', address: '127.0.0.11', api: 'https://127.0.0.11:7401' },
+    { name: 'n2', address: '127.0.0.12', api: 'https://127.0.0.12:7402' },
+    { name: 'n3', address: '127.0.0.13', api: 'https://127.0.0.13:7403' },
+  ];
+  const tls = await ensureDemoCerts(dir, nodes);
+  const file = writeDemoConfig(dir, undefined, { tls });
   const say = (s: string) => process.stdout.write(`${s}\n`);
   say(`halo demo: state and logs in ${dir}`);
 
@@ -79,12 +106,13 @@ export async function runDemo(opts: RunDemoOptions): Promise<void> {
   const coordinator = start('coordinator', ['coordinator', '--config', file], join(dir, 'coordinator.log'));
   procs.push(coordinator);
   await waitFor(async () => (await fetch('http://127.0.0.1:7400/')).status > 0, 15_000, 'coordinator start');
-  say('  coordinator   http://127.0.0.1:7400');
-  const nodes = [
-    { name: 'n1', api: 'http://127.0.0.11:7401' },
-    { name: 'n2', api: 'http://127.0.0.12:7402' },
-    { name: 'n3', api: 'http://127.0.0.13:7403' },
-  ];
+  say('  coordinator   127.0.0.1:7400');
+  // The first admin credential, straight into the coordinator, saved where the CLI looks.
+  const admin = await bootstrapToken(file, { name: 'demo-admin', role: 'admin', tenants: null, groups: null, expiresAt: null }, Date.now());
+  const credFile = process.env['HALO_CREDENTIALS'] || defaultCredentialsPath(process.env) || join(dir, 'credentials.json');
+  writeCredentials(credFile, { api: nodes.map((n) => n.api), token: admin.token, ca: tls.ca });
+  const api = clusterFetch({ ca: readFileSync(tls.ca, 'utf8') });
+  const authHeaders = { authorization: `Bearer ${admin.token}` };
   for (const n of nodes) procs.push(start(n.name, ['agent', '--config', file, '--node', n.name], join(dir, `${n.name}.log`)));
 
   let stopping = false;
@@ -105,7 +133,7 @@ export async function runDemo(opts: RunDemoOptions): Promise<void> {
   try {
     await waitFor(
       async () => {
-        const r = await fetch(`${nodes[0]?.api}/v1/groups/web`);
+        const r = await api(`${nodes[0]?.api}/v1/groups/web`, { headers: authHeaders });
         if (!r.ok) return false;
         const body: unknown = await r.json();
         return JSON.stringify(body).includes('"running"');
@@ -123,7 +151,12 @@ The sample service "web" runs active on one node, with the others as standbys.
 Each node serves it on its own address: n1 127.0.0.11:8080, n2 127.0.0.12:8080, n3 127.0.0.13:8080.
 Clients can use port 8081 on any node instead: the endpoint there follows the active instance.
 
-Try, in another terminal (the CLI finds the demo's nodes by itself):
+The agents' APIs and the console speak HTTPS with the demo's own CA (${tls.ca}).
+An admin token was created and saved, with the API addresses and the CA, in ${credFile}
+(mode 0600): the CLI finds it there by itself. To log in to the console (${nodes[0]?.api}/console/),
+paste the token from that file; "npx halo token create --role viewer" makes a read-only one.
+
+Try, in another terminal (the CLI finds the demo's nodes and credentials by itself):
   npx halo status                          who runs what, and which node is the controller
   curl -s http://127.0.0.11:8080/          the service answers with the node serving it
   curl -s http://127.0.0.13:8081/          the same, through n3's endpoint, wherever web runs
