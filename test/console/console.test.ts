@@ -59,7 +59,7 @@ interface Status {
   groups: {
     name: string;
     assignment: { active: string | null; epoch: number; transition: unknown } | null;
-    nodes: { node: string; resources: { pid: number | null }[] }[];
+    nodes: { node: string; state: string; resources: { pid: number | null; healthy: boolean }[] }[];
   }[];
 }
 
@@ -67,6 +67,11 @@ async function status(node: string): Promise<Status> {
   const res = await apiFetch(`${API[node] ?? ''}/v1/status`, { headers: asAdmin(), signal: AbortSignal.timeout(2000) });
   assert.equal(res.status, 200);
   return (await res.json()) as Status;
+}
+
+function isHealthy(g: Status['groups'][number], node: string): boolean {
+  const gn = g.nodes.find((n) => n.node === node);
+  return gn !== undefined && gn.state === 'running' && gn.resources.length > 0 && gn.resources.every((r) => r.healthy);
 }
 
 function webOf(s: Status): Status['groups'][number] {
@@ -97,7 +102,7 @@ const skip = existsSync(CHROMIUM)
     ? false
     : `${CHROMIUM} is missing; install it with: apt-get install -y chromium`;
 
-describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 }, () => {
+describe('web console (headless Chromium, halo demo)', { skip, timeout: 300_000 }, () => {
   let dir = '';
   let demo: ChildProcess | null = null;
   let exited: Promise<number | null> = Promise.resolve(null);
@@ -136,6 +141,15 @@ describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 
     } finally {
       await coord.close();
     }
+    // The demo is ready once web started somewhere; wait until it runs healthy and settled.
+    await eventually(
+      async () => {
+        const web = webOf(await status('n1'));
+        const a = web.assignment;
+        return a !== null && a.active !== null && a.transition === null && isHealthy(web, a.active);
+      },
+      { timeoutMs: 60_000, what: 'web running and healthy on its active node' },
+    );
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
@@ -243,7 +257,12 @@ describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 
     });
 
     for (const pid of [agentPid, servicePid, guard.guardPid]) {
-      process.kill(pid, 'SIGKILL');
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (e) {
+        // Already gone (the guard may stop the service itself once the agent is dead): as intended.
+        if (!(e instanceof Error && 'code' in e && e.code === 'ESRCH')) throw e;
+      }
     }
     const killedAt = Date.now();
     // Poll the API and the page side by side: the page must follow the API within about a second.
@@ -396,6 +415,15 @@ describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 
 
       // Operator: the switchover button moves the group.
       await login(p, 'operator');
+      // After the node loss of (b): wait until web runs settled on a survivor and the lost node is offline.
+      await eventually(
+        async () => {
+          const s = await status(viewer);
+          const a = webOf(s).assignment;
+          return s.nodes.filter((n) => n.online).length === 2 && a !== null && a.active !== null && a.transition === null && isHealthy(webOf(s), a.active);
+        },
+        { timeoutMs: 60_000, what: 'web settled on a survivor, the lost node offline' },
+      );
       const online = (await status(viewer)).nodes.filter((n) => n.online).map((n) => n.name);
       const from = webOf(await status(viewer)).assignment?.active ?? '';
       const target = online.find((n) => n !== from) ?? '';
@@ -403,7 +431,7 @@ describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 
       await p.getByTestId('switchover-web').click();
       await p.getByTestId('target').selectOption(target);
       await p.getByTestId('confirm-yes').click();
-      await p.getByTestId('message').filter({ hasText: `Switchover of web done: active on ${target}` }).waitFor({ timeout: 30_000 });
+      await p.getByTestId('message').filter({ hasText: `Switchover of web done: active on ${target}` }).waitFor({ timeout: 60_000 });
       assert.equal(webOf(await status(viewer)).assignment?.active, target, 'the group moved');
       await p.getByTestId('logout').click();
       await p.getByTestId('login').waitFor({ timeout: 5000 });
