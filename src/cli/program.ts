@@ -90,7 +90,7 @@ export function buildProgram(io: CliIo): Command {
   };
   const connect = (): ApiClient => {
     const o = program.opts<{ api?: string; requestTimeout: number; credentials?: string }>();
-    const named = o.credentials ?? io.env['HALO_CREDENTIALS'];
+    const named = o.credentials ?? (io.env['HALO_CREDENTIALS'] || undefined);
     const credFile = named ?? defaultCredentialsPath(io.env);
     const creds = credFile === undefined ? undefined : readCredentials(credFile, named !== undefined);
     const urls = (o.api ?? io.env['HALO_API'] ?? creds?.api?.join(',') ?? DEFAULT_API_URLS)
@@ -368,13 +368,16 @@ export function buildProgram(io: CliIo): Command {
     .description('check a configuration file locally (no cluster needed)')
     .argument('<file>')
     .action(async (file: string) => {
-      const { loadConfigFile, formatIssues } = await import('../config/index.js');
+      const { loadConfigFile, formatIssues, rootCommandWarnings, formatWarnings } = await import('../config/index.js');
       const r = await loadConfigFile(file, signalOpt);
-      if (outputFormat() === 'json') printJson(r.ok ? { ok: true, issues: [] } : { ok: false, issues: r.issues });
+      // Warnings (commands that would run as root) leave the file valid: printed, exit 0.
+      const warnings = r.ok ? rootCommandWarnings(r.config) : [];
+      if (outputFormat() === 'json') printJson(r.ok ? { ok: true, issues: [], warnings } : { ok: false, issues: r.issues, warnings });
       if (!r.ok) {
         if (outputFormat() === 'table') io.stderr(`${formatIssues(r.issues)}\n`);
         throw new Exit(1);
       }
+      if (outputFormat() === 'table' && warnings.length > 0) io.stderr(`${formatWarnings(warnings)}\n`);
       if (outputFormat() === 'table') out(`${file}: valid (cluster ${r.config.cluster}: ${r.config.nodes.length} nodes, ${r.config.groups.length} groups)`);
     });
   config

@@ -15,6 +15,9 @@ import { MoveIntentSchema } from '../../src/domain/state.js';
 import { appendEvent } from '../../src/observability/events.js';
 import { SystemClock } from '../../src/platform/clock.js';
 import { CONFIG_YAML, keys, n1, n2, putAssignment, putSession, putStatus, web } from '../api/fixtures.js';
+import { injectAs, makeToken } from '../support/auth.js';
+
+let adminToken = '';
 
 /** The built executable: dist/test/cli/ -> repo root. */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -29,7 +32,7 @@ interface Run {
 /** Runs `node bin/halo.js args` asynchronously (the API server lives in this process). */
 function halo(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [HALO, ...args], { cwd: ROOT, timeout: 20_000, env: { ...process.env, HALO_API: '', ...env } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [HALO, ...args], { cwd: ROOT, timeout: 20_000, env: { ...process.env, HALO_API: '', HALO_TOKEN: adminToken, HALO_CREDENTIALS: '', ...env } }, (err, stdout, stderr) => {
       const code = err && typeof err.code === 'number' ? err.code : err ? -1 : 0;
       resolve({ code, stdout, stderr });
     });
@@ -57,6 +60,8 @@ before(async () => {
   const { port } = app.server.address() as AddressInfo;
   api = `http://127.0.0.1:${port}`;
   tmp = await mkdtemp(join(tmpdir(), 'halo-cli-'));
+  adminToken = await makeToken(coord, 'demo', 'admin');
+  injectAs(app, adminToken);
 });
 
 after(async () => {
@@ -67,6 +72,8 @@ after(async () => {
 
 beforeEach(async () => {
   await coord.deletePrefix(keys.prefix);
+  adminToken = await makeToken(coord, 'demo', 'admin');
+  injectAs(app, adminToken);
   const res = await app.inject({ method: 'POST', url: '/v1/config', payload: { source: CONFIG_YAML } });
   assert.equal(res.statusCode, 200);
   await putSession(coord, n1);
@@ -231,7 +238,7 @@ describe('halo CLI against a live API', () => {
 
   test('events --follow prints the tail and new events, and stops on Ctrl-C', async () => {
     await appendEvent(coord, 'demo', { at: Date.now(), kind: 'node-joined', node: parseNodeId('n2'), group: null, resource: null, message: 'first', epoch: null });
-    const child = spawn(process.execPath, [HALO, '--api', api, '-o', 'json', 'events', '--follow'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [HALO, '--api', api, '-o', 'json', 'events', '--follow'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HALO_TOKEN: adminToken, HALO_CREDENTIALS: '' } });
     let out = '';
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));

@@ -12,6 +12,9 @@ import type { ClusterEvent, EventKind } from '../../src/domain/state.js';
 import { appendEvent } from '../../src/observability/events.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { CONFIG_YAML, n1 } from '../api/fixtures.js';
+import { injectAs, makeToken } from '../support/auth.js';
+
+let token = '';
 
 const HOUR = 3_600_000;
 const clock = new ManualClock(0);
@@ -38,6 +41,8 @@ before(async () => {
   app = await buildApi({ coord, cluster: 'demo', self: n1, clock, logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   api = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  token = await makeToken(coord, 'demo', 'viewer');
+  injectAs(app, await makeToken(coord, 'demo', 'admin'));
   const res = await app.inject({ method: 'POST', url: '/v1/config', payload: { source: CONFIG_YAML } });
   assert.equal(res.statusCode, 200);
   await put('group-started', T - 60_000, 'n1');
@@ -62,7 +67,7 @@ after(async () => {
 async function cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(['--api', api, ...args], { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: {}, clock });
+  const code = await runCli(['--api', api, ...args], { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: { HALO_TOKEN: token }, clock });
   return { code, stdout, stderr };
 }
 

@@ -554,7 +554,7 @@ describe('configJsonSchema', () => {
     assert.equal(schema.additionalProperties, false);
     assert.deepEqual(schema.required, ['cluster', 'nodes']);
     assert.equal(schema.properties?.['nodes']?.type, 'array');
-    assert.deepEqual(Object.keys(schema.properties ?? {}), ['cluster', 'coordinator', 'timing', 'stateDir', 'nodes', 'groups']);
+    assert.deepEqual(Object.keys(schema.properties ?? {}), ['cluster', 'coordinator', 'timing', 'stateDir', 'nodes', 'groups', 'security']);
     const lease = schema.properties?.['timing']?.properties?.['leaseTtlMs'];
     assert.equal(lease?.default, 2000);
     assert.equal(lease?.minimum, 200);

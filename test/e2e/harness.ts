@@ -3,7 +3,9 @@ import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { parseDocument } from 'yaml';
-import { HALO_BIN, writeDemoConfig } from '../../src/demo/run.js';
+import { HALO_BIN, ensureDemoCerts, writeDemoConfig } from '../../src/demo/run.js';
+import { bootstrapToken } from '../../src/cli/bootstrap.js';
+import { clusterFetch } from '../../src/security/fetch.js';
 import { isAlive } from '../../src/platform/proc.js';
 import { eventually } from '../support/util.js';
 
@@ -68,7 +70,7 @@ export class TestCluster {
     this.dir = mkdtempSync(join(tmpdir(), 'halo-e2e-'));
     const o = opts.portOffset;
     this.addresses = { n1: `127.0.${opts.net}.1`, n2: `127.0.${opts.net}.2`, n3: `127.0.${opts.net}.3` };
-    this.apis = { n1: `http://${this.addresses.n1}:${7401 + o}`, n2: `http://${this.addresses.n2}:${7402 + o}`, n3: `http://${this.addresses.n3}:${7403 + o}` };
+    this.apis = { n1: `https://${this.addresses.n1}:${7401 + o}`, n2: `https://${this.addresses.n2}:${7402 + o}`, n3: `https://${this.addresses.n3}:${7403 + o}` };
     this.servicePort = 8080 + o;
     this.endpointPort = 8081 + o;
     this.coordinatorUrl = `http://127.0.0.1:${7400 + o}`;
@@ -90,7 +92,16 @@ export class TestCluster {
       doc.setIn(['groups', 0, 'endpoints', 0, 'port'], this.endpointPort);
       doc.setIn(['groups', 0, 'endpoints', 0, 'backendPort'], this.servicePort);
       for (const [k, v] of Object.entries(opts.endpoint ?? {})) doc.setIn(['groups', 0, 'endpoints', 0, k], v);
-    });
+    }, { tls: { ca: join(this.dir, 'certs', 'ca.crt'), cert: join(this.dir, 'certs', '${HALO_NODE}.crt'), key: join(this.dir, 'certs', '${HALO_NODE}.key') } });
+  }
+
+  /** The cluster's admin token (made at start, straight in the coordinator) and an HTTPS client that trusts the cluster CA. */
+  token = '';
+  private fetchApi: typeof fetch = fetch;
+
+  /** Environment for a CLI process run against this cluster (token and CA; the caller adds --api). */
+  cliEnv(): NodeJS.ProcessEnv {
+    return { ...process.env, HALO_TOKEN: this.token, HALO_CA: join(this.dir, 'certs', 'ca.crt'), HALO_CREDENTIALS: '' };
   }
 
   private spawnHalo(args: string[], log: string): ChildProcess {
@@ -99,7 +110,16 @@ export class TestCluster {
   }
 
   async start(): Promise<void> {
+    await ensureDemoCerts(this.dir, NODES.map((n) => ({ name: n, address: this.addresses[n] })));
+    this.fetchApi = clusterFetch({ ca: readFileSync(join(this.dir, 'certs', 'ca.crt'), 'utf8') });
     if (!this.opts.etcdEndpoints) this.coordinator = this.spawnHalo(['coordinator', '--config', this.configFile], 'coordinator.log');
+    await eventually(
+      async () => {
+        this.token = (await bootstrapToken(this.configFile, { name: 'e2e-admin', role: 'admin', tenants: null, groups: null, expiresAt: null }, Date.now())).token;
+        return true;
+      },
+      { timeoutMs: 15_000, what: 'the first admin token' },
+    );
     for (const n of NODES) this.startAgent(n);
     await eventually(async () => (await this.group()).nodes.some((x) => x.state === 'running'), { timeoutMs: 30_000, what: 'web running' });
   }
@@ -121,7 +141,7 @@ export class TestCluster {
     let last: unknown;
     for (const n of NODES) {
       try {
-        return await fetch(`${this.apis[n]}${path}`, { ...init, signal: AbortSignal.timeout(2000) });
+        return await this.fetchApi(`${this.apis[n]}${path}`, { ...init, headers: { ...init?.headers, authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(2000) });
       } catch (e) {
         last = e;
       }
@@ -192,7 +212,7 @@ export class TestCluster {
   /** Run the CLI against this cluster. */
   cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const p = spawn(process.execPath, [HALO_BIN, '--api', NODES.map((n) => this.apis[n]).join(','), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, [HALO_BIN, '--api', NODES.map((n) => this.apis[n]).join(','), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: this.cliEnv() });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -10,6 +10,7 @@ import type { ActionResult, Observation, ResourceAgent, ResourceContext } from '
 import { describeExit, pidFilePath, readExitRecord, readPidRecord, STDERR_LOG, STDOUT_LOG, type PidRecord } from './files.js';
 import { GUARD_ENV_VAR, type GuardSpec } from './guard.js';
 import { abortable } from '../../platform/abortable.js';
+import { resolveRunAs, runAsEnv, type RunAsPlan } from '../../platform/run-as.js';
 
 /** Compiled guard next to this file (dist/src/resources/process/guard.js). */
 export const GUARD_SCRIPT = fileURLToPath(new URL('./guard.js', import.meta.url));
@@ -116,8 +117,9 @@ export class ProcessAgent implements ResourceAgent {
     }
   }
 
-  private childEnv(ctx: ResourceContext): Record<string, string> {
-    const env: Record<string, string> = {};
+  private childEnv(ctx: ResourceContext, runAs: RunAsPlan | null): Record<string, string> {
+    // HOME, USER and LOGNAME follow `user:`; an explicit `env:` entry still wins.
+    const env: Record<string, string> = runAs === null ? {} : runAsEnv(runAs.identity);
     for (const [k, v] of Object.entries(this.config.env)) env[k] = substituteNodeVars(v, this.vars);
     const address = this.vars['HALO_NODE_ADDRESS'];
     if (address !== undefined) env['HALO_NODE_ADDRESS'] = address;
@@ -138,6 +140,13 @@ export class ProcessAgent implements ResourceAgent {
     const cleanup = await this.doStop(ctx, undefined);
     if (!cleanup.ok) return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `could not clear previous run: ${cleanup.detail}` };
 
+    // Resolved at every start: the user database may have changed since the last one.
+    const runAs = await resolveRunAs({ user: this.config.user, group: this.config.group }, signal === undefined ? {} : { signal });
+    if (isAborted(signal)) return { ok: false, code: 'HA_OPERATION_TIMEOUT', detail: 'start aborted' };
+    if (!runAs.ok) return { ok: false, code: runAs.code, detail: runAs.detail };
+    const plan = runAs.plan;
+
+    // The state dir and the logs stay root's: halo opens the logs and hands the command the open files.
     mkdirSync(ctx.stateDir, { recursive: true });
     const spec: GuardSpec = {
       command: substituteNodeVars(this.config.command, this.vars),
@@ -148,6 +157,7 @@ export class ProcessAgent implements ResourceAgent {
       stopTimeoutMs: this.config.stopTimeoutMs,
       epoch: ctx.epoch,
       role: ctx.role,
+      runAs: plan === null || plan.setpriv === null ? null : { setpriv: plan.setpriv, uid: plan.identity.uid, gid: plan.identity.gid, groups: plan.identity.groups },
     };
     const out = openSync(join(ctx.stateDir, STDOUT_LOG), 'a');
     const err = openSync(join(ctx.stateDir, STDERR_LOG), 'a');
@@ -156,7 +166,7 @@ export class ProcessAgent implements ResourceAgent {
       proc = spawn(process.execPath, [GUARD_SCRIPT, JSON.stringify(spec)], {
         detached: true,
         stdio: ['ignore', out, err],
-        env: { ...process.env, [GUARD_ENV_VAR]: JSON.stringify(this.childEnv(ctx)) },
+        env: { ...process.env, [GUARD_ENV_VAR]: JSON.stringify(this.childEnv(ctx, plan)) },
       });
     } finally {
       closeSync(out);
@@ -187,7 +197,9 @@ export class ProcessAgent implements ResourceAgent {
       if (rec !== null && rec.guardPid === guardPid) {
         if (isSameProcess(rec.pid, rec.startTime)) return { ok: true, detail: `pid ${rec.pid}` };
         const how = await this.exitDetail(ctx, rec, AbortSignal.timeout(1_000)).catch(() => null);
-        return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `pid ${rec.pid} ${how ?? 'exited'} right after start` };
+        // Through setpriv a missing or non-executable command is an exit code (127/126), not a spawn error.
+        const hint = spec.runAs !== null && how !== null && /code 12[67]$/.test(how) ? `: ${this.config.user ?? this.config.group ?? ''} cannot execute ${spec.command} (see stderr.log)` : '';
+        return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `pid ${rec.pid} ${how ?? 'exited'} right after start${hint}` };
       }
       if (guard.done) {
         return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: this.lastExit(ctx) ?? 'guard exited before starting the command' };

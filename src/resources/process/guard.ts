@@ -10,6 +10,10 @@
  * Contract (what the agent and the node rely on):
  *  - The command runs in a new process group whose id is its pid. Nothing else is in that group
  *    unless the command put it there.
+ *  - With `runAs`, the command is exec'd through setpriv (see platform/run-as.ts): supplementary
+ *    groups, gid, then uid are set in the child right before the exec, for good (real, effective
+ *    and saved ids; no_new_privs). The guard itself stays root on purpose: the command, running as
+ *    another user, can neither signal it nor touch its records, so it cannot escape the fence.
  *  - `<stateDir>/pid.json` (PidRecord) appears, atomically, once the command runs.
  *  - Every FENCE_POLL_MS the fence file is read. If it is missing, unreadable or its deadline is in
  *    the past (CLOCK_MONOTONIC ms), the whole group is SIGKILLed at once, exit.json says 'fenced'
@@ -23,11 +27,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { errnoOf, killGroup, monotonicNowMs, readStartTime, writeFileAtomicSync } from '../../platform/proc.js';
+import { setprivArgv } from '../../platform/run-as.js';
 import { readFenceDeadline } from './fence.js';
 import { exitFilePath, pidFilePath, type ExitRecord, type PidRecord } from './files.js';
 
 export const FENCE_POLL_MS = 20;
 export const GUARD_ENV_VAR = 'HALO_GUARD_ENV';
+
+/** Ids the command runs with (resolved by the agent) and the setpriv binary that sets them. */
+export interface GuardRunAs {
+  readonly setpriv: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly groups: readonly number[];
+}
 
 export interface GuardSpec {
   readonly command: string;
@@ -38,6 +51,8 @@ export interface GuardSpec {
   readonly stopTimeoutMs: number;
   readonly epoch: number;
   readonly role: string;
+  /** null: the command runs as the guard's own user. */
+  readonly runAs: GuardRunAs | null;
 }
 
 export function parseGuardSpec(text: string | undefined): GuardSpec | null {
@@ -51,13 +66,27 @@ export function parseGuardSpec(text: string | undefined): GuardSpec | null {
   if (typeof v !== 'object' || v === null) return null;
   const o = Object.fromEntries(Object.entries(v));
   const { command, args, cwd, stateDir, fenceFile, stopTimeoutMs, epoch, role } = o;
+  const runAs = parseRunAs(o['runAs']);
+  if (runAs === undefined) return null;
   if (typeof command !== 'string' || command.length === 0) return null;
   if (!Array.isArray(args) || !args.every((a): a is string => typeof a === 'string')) return null;
   if (cwd !== null && typeof cwd !== 'string') return null;
   if (typeof stateDir !== 'string' || typeof fenceFile !== 'string' || typeof role !== 'string') return null;
   if (typeof stopTimeoutMs !== 'number' || !Number.isInteger(stopTimeoutMs) || stopTimeoutMs < 0) return null;
   if (typeof epoch !== 'number' || !Number.isInteger(epoch)) return null;
-  return { command, args, cwd, stateDir, fenceFile, stopTimeoutMs, epoch, role };
+  return { command, args, cwd, stateDir, fenceFile, stopTimeoutMs, epoch, role, runAs };
+}
+
+/** null: absent (run as ourselves); undefined: malformed. */
+function parseRunAs(v: unknown): GuardRunAs | null | undefined {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'object') return undefined;
+  const o = Object.fromEntries(Object.entries(v));
+  const { setpriv, uid, gid, groups } = o;
+  const isId = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
+  if (typeof setpriv !== 'string' || !setpriv.startsWith('/') || !isId(uid) || !isId(gid)) return undefined;
+  if (!Array.isArray(groups) || !groups.every(isId)) return undefined;
+  return { setpriv, uid, gid, groups };
 }
 
 function parseEnv(text: string | undefined): Record<string, string> {
@@ -110,9 +139,11 @@ function runGuard(spec: GuardSpec): void {
     process.exit(3);
   }
 
+  // Not spawn's uid/gid options: libuv would clear the supplementary groups instead of setting them.
+  const [file, argv] = spec.runAs === null ? [spec.command, [...spec.args]] : [spec.runAs.setpriv, setprivArgv(spec.runAs, spec.command, spec.args)];
   let child: ChildProcess;
   try {
-    child = spawn(spec.command, [...spec.args], {
+    child = spawn(file, argv, {
       ...(spec.cwd !== null ? { cwd: spec.cwd } : {}),
       env: { ...process.env, ...extraEnv },
       detached: true,
