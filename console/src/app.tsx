@@ -1,6 +1,19 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { Audit } from './audit.js';
 import { Availability } from './availability.js';
-import { api, followEvents, type ApiResult, type EventItem, type GroupView, type MoveAccepted, type NodeView, type StatusResponse, type WhyResponse } from './api.js';
+import {
+  followEvents,
+  roleAtLeast,
+  type ApiClient,
+  type ApiResult,
+  type EventItem,
+  type GroupView,
+  type MoveAccepted,
+  type NodeView,
+  type Session,
+  type StatusResponse,
+  type WhyResponse,
+} from './api.js';
 
 const POLL_MS = 2000;
 const EVENT_LIMIT = 50;
@@ -9,12 +22,13 @@ const MOVE_WATCH_MS = 90_000;
 /** An action waiting for the operator's confirmation. */
 type Pending =
   | { readonly kind: 'switchover'; readonly group: string; readonly from: string | null; readonly targets: readonly string[] }
+  | { readonly kind: 'failover'; readonly group: string; readonly from: string | null }
   | { readonly kind: 'maintenance'; readonly group: string; readonly on: boolean }
   | { readonly kind: 'standby'; readonly node: string; readonly on: boolean }
   | { readonly kind: 'cleanup'; readonly group: string; readonly nodes: readonly string[] };
 
-/** The page's two views; switching does not reload, the status poll and event stream go on. */
-type View = 'cluster' | 'availability';
+/** The page's views (audit for admins only); switching does not reload, the status poll and event stream go on. */
+type View = 'cluster' | 'availability' | 'audit';
 
 interface Message {
   readonly id: number;
@@ -44,12 +58,17 @@ function ago(ms: number, now: number): string {
   return `${Math.floor(s / 3600)}h ago`;
 }
 
+function moveName(kind: string): string {
+  return kind.charAt(0).toUpperCase() + kind.slice(1);
+}
+
 function errText(r: Extract<ApiResult<unknown>, { kind: 'error' }>): string {
   return `${r.code}: ${r.message}`;
 }
 
 function consoleUrl(n: NodeView): string | null {
-  const base = n.apiUrl ?? (n.address !== null && n.apiPort !== null ? `http://${n.address}:${n.apiPort}` : null);
+  // Without an apiUrl, the other node is assumed to speak the scheme this page came over.
+  const base = n.apiUrl ?? (n.address !== null && n.apiPort !== null ? `${location.protocol}//${n.address}:${n.apiPort}` : null);
   return base === null ? null : `${base.replace(/\/$/, '')}/console/`;
 }
 
@@ -57,6 +76,8 @@ function describe(p: Pending, target: string): string {
   switch (p.kind) {
     case 'switchover':
       return `Switch group ${p.group} over from ${p.from ?? '(none)'} to ${target === '' ? 'the best eligible node' : target}? The service is stopped on ${p.from ?? 'the active node'} and started on the target.`;
+    case 'failover':
+      return `Fail group ${p.group} over from ${p.from ?? '(none)'} to the best eligible node? This is a forced move; use a switchover for a planned one.`;
     case 'maintenance':
       return p.on
         ? `Put group ${p.group} in maintenance? halo stops starting, stopping and moving it until maintenance is turned off.`
@@ -113,7 +134,8 @@ function Overview(props: {
   readonly s: StatusResponse;
   readonly selected: string | null;
   readonly onSelect: (g: string) => void;
-  readonly ask: (p: Pending) => void;
+  /** Null for a viewer: no action buttons at all (the API would refuse them anyway). */
+  readonly ask: ((p: Pending) => void) | null;
 }) {
   const { s, ask } = props;
   const online = s.nodes.filter((n) => n.online && !n.standby).map((n) => n.name);
@@ -128,7 +150,7 @@ function Overview(props: {
               <th>labels</th>
               <th>state</th>
               <th>API</th>
-              <th />
+              {ask && <th />}
             </tr>
           </thead>
           <tbody>
@@ -150,17 +172,19 @@ function Overview(props: {
                   <NodeStates n={n} />
                 </td>
                 <td>{n.apiUrl === null ? <span class="muted">-</span> : <a href={consoleUrl(n) ?? '#'}>{n.apiUrl}</a>}</td>
-                <td class="actions">
-                  {n.standby ? (
-                    <button data-testid={`online-${n.name}`} onClick={() => ask({ kind: 'standby', node: n.name, on: false })}>
-                      Online…
-                    </button>
-                  ) : (
-                    <button data-testid={`standby-${n.name}`} onClick={() => ask({ kind: 'standby', node: n.name, on: true })}>
-                      Standby…
-                    </button>
-                  )}
-                </td>
+                {ask && (
+                  <td class="actions">
+                    {n.standby ? (
+                      <button data-testid={`online-${n.name}`} onClick={() => ask({ kind: 'standby', node: n.name, on: false })}>
+                        Online…
+                      </button>
+                    ) : (
+                      <button data-testid={`standby-${n.name}`} onClick={() => ask({ kind: 'standby', node: n.name, on: true })}>
+                        Standby…
+                      </button>
+                    )}
+                  </td>
+                )}
               </tr>
             ))}
           </tbody>
@@ -176,7 +200,7 @@ function Overview(props: {
               <th>epoch</th>
               <th>standbys</th>
               <th>nodes</th>
-              <th />
+              {ask && <th />}
             </tr>
           </thead>
           <tbody>
@@ -201,17 +225,22 @@ function Overview(props: {
                   <td>
                     <GroupNodes g={g} />
                   </td>
-                  <td class="actions">
-                    <button data-testid={`switchover-${g.name}`} onClick={() => ask({ kind: 'switchover', group: g.name, from: a?.active ?? null, targets })}>
-                      Switchover…
-                    </button>
-                    <button data-testid={`maintenance-${g.name}`} onClick={() => ask({ kind: 'maintenance', group: g.name, on: !g.maintenance })}>
-                      {g.maintenance ? 'End maintenance…' : 'Maintenance…'}
-                    </button>
-                    <button data-testid={`cleanup-${g.name}`} onClick={() => ask({ kind: 'cleanup', group: g.name, nodes: g.candidates })}>
-                      Cleanup…
-                    </button>
-                  </td>
+                  {ask && (
+                    <td class="actions">
+                      <button data-testid={`switchover-${g.name}`} onClick={() => ask({ kind: 'switchover', group: g.name, from: a?.active ?? null, targets })}>
+                        Switchover…
+                      </button>
+                      <button data-testid={`failover-${g.name}`} onClick={() => ask({ kind: 'failover', group: g.name, from: a?.active ?? null })}>
+                        Failover…
+                      </button>
+                      <button data-testid={`maintenance-${g.name}`} onClick={() => ask({ kind: 'maintenance', group: g.name, on: !g.maintenance })}>
+                        {g.maintenance ? 'End maintenance…' : 'Maintenance…'}
+                      </button>
+                      <button data-testid={`cleanup-${g.name}`} onClick={() => ask({ kind: 'cleanup', group: g.name, nodes: g.candidates })}>
+                        Cleanup…
+                      </button>
+                    </td>
+                  )}
                 </tr>
               );
             })}
@@ -385,12 +414,28 @@ function ConfirmDialog(props: { readonly p: Pending; readonly busy: boolean; rea
   );
 }
 
+/** The tenants or groups a scoped identity is limited to, or null for the whole cluster. */
+function scope(s: Session): string | null {
+  const { tenants, groups } = s.identity;
+  const parts = [tenants !== null ? `tenants ${tenants.join(', ')}` : null, groups !== null ? `groups ${groups.join(', ')}` : null].filter((x) => x !== null);
+  return parts.length === 0 ? null : `(${parts.join('; ')})`;
+}
+
 function groupFromHash(): string | null {
   const m = /^#group=(.+)$/.exec(location.hash);
   return m?.[1] ? decodeURIComponent(m[1]) : null;
 }
 
-export function App() {
+/**
+ * The logged-in console. `session` says who is logged in: viewers get no action buttons, only
+ * admins the Audit tab; the API enforces the same rules, the page only avoids offering what would
+ * be refused. `onLogout` ends the session and returns an error text when that failed.
+ */
+export function App(props: { readonly api: ApiClient; readonly session: Session; readonly onLogout: () => Promise<string | null> }) {
+  const { api, session } = props;
+  const role = session.identity.role;
+  const canAct = roleAtLeast(role, 'operator');
+  const isAdmin = roleAtLeast(role, 'admin');
   const [status, setStatus] = useState<StatusResponse | null>(null);
   /** The last status that arrived; kept while the agent does not answer, for the banner's links. */
   const lastGood = useRef<StatusResponse | null>(null);
@@ -423,16 +468,17 @@ export function App() {
         const g = s.groups.find((x) => x.name === w.accepted.group);
         const a = g?.assignment;
         const done = a !== null && a !== undefined && a.epoch > w.accepted.epoch && a.transition === null && g?.pendingMove === null;
+        const what = `${moveName(w.accepted.kind)} of ${w.accepted.group}`;
         if (done) {
           if (a.active !== null && a.active !== w.accepted.from) {
-            say(true, `Switchover of ${w.accepted.group} done: active on ${a.active} (epoch ${a.epoch}).`, w.messageId);
+            say(true, `${what} done: active on ${a.active} (epoch ${a.epoch}).`, w.messageId);
           } else {
-            say(false, `Switchover of ${w.accepted.group} ended with the group on ${a.active ?? 'no node'} (epoch ${a.epoch}); see the decision journal.`, w.messageId);
+            say(false, `${what} ended with the group on ${a.active ?? 'no node'} (epoch ${a.epoch}); see the decision journal.`, w.messageId);
           }
           return false;
         }
         if (t - w.since > MOVE_WATCH_MS) {
-          say(false, `Switchover of ${w.accepted.group} has not finished after ${MOVE_WATCH_MS / 1000} s; see the events and the decision journal.`, w.messageId);
+          say(false, `${what} has not finished after ${MOVE_WATCH_MS / 1000} s; see the events and the decision journal.`, w.messageId);
           return false;
         }
         return true;
@@ -466,7 +512,7 @@ export function App() {
     } finally {
       inFlight.current = false;
     }
-  }, [checkMoves]);
+  }, [api, checkMoves]);
 
   // Poll as a fallback, and follow the event stream: any event re-reads the status.
   useEffect(() => {
@@ -503,7 +549,7 @@ export function App() {
     return () => {
       stale = true;
     };
-  }, [groupName, latestRevision, lost === null]);
+  }, [api, groupName, latestRevision, lost === null]);
 
   async function confirm(target: string): Promise<void> {
     if (pending === null) return;
@@ -517,6 +563,14 @@ export function App() {
             const id = say(true, `Switchover of ${p.group} from ${r.value.from} to ${r.value.to ?? 'the best eligible node'} accepted; waiting for it to finish…`);
             moves.current.push({ accepted: r.value, since: Date.now(), messageId: id });
           } else say(false, `Switchover of ${p.group} refused: ${errText(r)}`);
+          break;
+        }
+        case 'failover': {
+          const r = await api.failover(p.group);
+          if (r.kind === 'ok') {
+            const id = say(true, `Failover of ${p.group} from ${r.value.from} accepted; waiting for it to finish…`);
+            moves.current.push({ accepted: r.value, since: Date.now(), messageId: id });
+          } else say(false, `Failover of ${p.group} refused: ${errText(r)}`);
           break;
         }
         case 'maintenance': {
@@ -551,6 +605,17 @@ export function App() {
     }
   }
 
+  const [loggingOut, setLoggingOut] = useState(false);
+  async function logout(): Promise<void> {
+    setLoggingOut(true);
+    const err = await props.onLogout();
+    // On success this component is gone (the login screen replaces it).
+    if (err !== null) {
+      setLoggingOut(false);
+      say(false, err);
+    }
+  }
+
   const shown = status;
   const group = shown?.groups.find((g) => g.name === groupName) ?? null;
   const self = lastGood.current?.servedBy ?? location.host;
@@ -572,12 +637,28 @@ export function App() {
           <div class="summary muted">connecting…</div>
         )}
         <nav class="tabs" role="tablist">
-          {(['cluster', 'availability'] as const).map((v) => (
+          {(isAdmin ? (['cluster', 'availability', 'audit'] as const) : (['cluster', 'availability'] as const)).map((v) => (
             <button key={v} role="tab" aria-selected={view === v} class={view === v ? 'on' : ''} data-testid={`tab-${v}`} onClick={() => setView(v)}>
-              {v === 'cluster' ? 'Cluster' : 'Availability'}
+              {v === 'cluster' ? 'Cluster' : v === 'availability' ? 'Availability' : 'Audit'}
             </button>
           ))}
         </nav>
+        <div class="whoami" data-testid="whoami">
+          <span data-testid="identity">{session.identity.name}</span>
+          <StateBadge text={role} tone={role === 'viewer' ? 'muted' : 'info'} testid="role" />
+          {scope(session) !== null && <span class="muted"> {scope(session)}</span>}
+          {session.csrf === null ? (
+            // No session cookie: the browser sends its client certificate with every request.
+            <span class="muted" title="The browser authenticates with its client certificate; close the browser or remove the certificate to log out.">
+              {' '}
+              (certificate)
+            </span>
+          ) : (
+            <button data-testid="logout" disabled={loggingOut} onClick={() => void logout()}>
+              Log out
+            </button>
+          )}
+        </div>
       </header>
       {lost !== null && (
         <div class="banner" role="alert" data-testid="lost-banner">
@@ -610,23 +691,25 @@ export function App() {
           ))}
         </div>
       )}
-      {view === 'availability' ? (
+      {view === 'audit' && isAdmin ? (
+        <Audit api={api} revision={latestRevision} />
+      ) : view === 'availability' ? (
         <div class={lost ? 'stale' : ''}>
-          <Availability revision={latestRevision} />
+          <Availability api={api} revision={latestRevision} />
         </div>
       ) : (
         <>
           {shown && (
             <div class={lost ? 'stale' : ''}>
               {shown.warnings.length > 0 && <p class="warn-text">{shown.warnings.join('; ')}</p>}
-              <Overview s={shown} selected={groupName} onSelect={setSelected} ask={setPending} />
+              <Overview s={shown} selected={groupName} onSelect={setSelected} ask={canAct ? setPending : null} />
               {group && <GroupDetail g={group} why={why?.group === group.name ? why : null} now={now} />}
             </div>
           )}
           <Timeline events={events} live={live} />
         </>
       )}
-      {pending && <ConfirmDialog key={JSON.stringify(pending)} p={pending} busy={busy} onConfirm={(t) => void confirm(t)} onCancel={() => setPending(null)} />}
+      {pending && canAct && <ConfirmDialog key={JSON.stringify(pending)} p={pending} busy={busy} onConfirm={(t) => void confirm(t)} onCancel={() => setPending(null)} />}
     </div>
   );
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api, type GroupAvailabilityBody, type IncidentBody, type ReportResponse } from './api.js';
+import type { ApiClient, GroupAvailabilityBody, IncidentBody, ReportResponse } from './api.js';
 // The same formatting as `halo report`, so the console and the CLI agree.
 import { describeActions, formatDuration, formatNines, formatUptime } from '../../src/cli/format.js';
 
@@ -272,7 +272,8 @@ function Incidents(props: { readonly r: ReportResponse }) {
  * timeline bar per group and the incidents. Re-read when `revision` (the newest event seen)
  * changes, and every REFRESH_MS.
  */
-export function Availability(props: { readonly revision: number }) {
+export function Availability(props: { readonly api: ApiClient; readonly revision: number }) {
+  const { api } = props;
   const [win, setWin] = useState<WindowId>('24h');
   const [report, setReport] = useState<{ readonly win: WindowId; readonly r: ReportResponse } | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -298,7 +299,7 @@ export function Availability(props: { readonly revision: number }) {
       clearTimeout(timer);
       ctl.abort();
     };
-  }, [win, props.revision, tick]);
+  }, [api, win, props.revision, tick]);
 
   // A report of another window is not shown under this window's button.
   const shown = report !== null && report.win === win ? report.r : null;

@@ -1,6 +1,6 @@
 import { render } from 'preact';
-import { App } from './app.js';
+import { Root } from './session.js';
 import './style.css';
 
 const root = document.getElementById('app');
-if (root) render(<App />, root);
+if (root) render(<Root />, root);

@@ -6,22 +6,52 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { makeCoordinatorClient } from '../../src/agent/run.js';
+import { loadConfigFile } from '../../src/config/index.js';
+import type { Role } from '../../src/domain/security.js';
+import { caFilesIn } from '../../src/security/certs.js';
+import { clusterFetch } from '../../src/security/fetch.js';
 import { HALO_BIN } from '../../src/demo/run.js';
 import { isAlive, readCmdline } from '../../src/platform/proc.js';
+import { makeToken } from '../support/auth.js';
 import { eventually } from '../support/util.js';
 
 /**
  * The web console in a real headless Chromium against the real 3-node demo: the overview, a
- * node loss showing up live, the lost-contact banner, a switchover driven from the page, and the
- * availability view accounting for that node loss and that switchover.
+ * node loss showing up live, the lost-contact banner, a switchover driven from the page, the
+ * availability view accounting for that node loss and that switchover, and the roles: a viewer
+ * gets no action buttons and the API refuses its crafted switchover, an operator's switchover from
+ * the page succeeds, and an admin's audit view lists both.
  */
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SHOTS = join(ROOT, 'test-artifacts', 'console');
 const CONSOLE_INDEX = join(ROOT, 'dist', 'console', 'index.html');
-const API: Readonly<Record<string, string>> = { n1: 'http://127.0.0.11:7401', n2: 'http://127.0.0.12:7402', n3: 'http://127.0.0.13:7403' };
+/** Each node's API URL as the demo prints it (https:// when the demo runs with TLS). */
+const API: Record<string, string> = {};
 const NODES = ['n1', 'n2', 'n3'] as const;
+const CLUSTER = 'demo';
+/** The test's own API calls: verified against the demo's cluster CA when the API is HTTPS. */
+let apiFetch: typeof fetch = fetch;
+
+/** One token per role, made in before(); the test's own API reads use the admin's. */
+const tokens: Record<Role, string> = { viewer: '', operator: '', admin: '' };
+const tokenName = (role: Role) => `console-${role}`;
+
+function asAdmin(): { authorization: string } {
+  return { authorization: `Bearer ${tokens.admin}` };
+}
+
+/** Logs the page in with a token (the console asks GET /v1/session first and shows the form on 401). */
+async function login(page: Page, role: Role): Promise<void> {
+  await page.getByTestId('login').waitFor({ timeout: 10_000 });
+  await page.getByTestId('login-token').fill(tokens[role]);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('group-web').waitFor({ timeout: 10_000 });
+  assert.equal(await page.getByTestId('role').textContent(), role);
+  assert.equal(await page.getByTestId('identity').textContent(), tokenName(role));
+}
 
 interface Status {
   controller: { node: string } | null;
@@ -29,14 +59,19 @@ interface Status {
   groups: {
     name: string;
     assignment: { active: string | null; epoch: number; transition: unknown } | null;
-    nodes: { node: string; resources: { pid: number | null }[] }[];
+    nodes: { node: string; state: string; resources: { pid: number | null; healthy: boolean }[] }[];
   }[];
 }
 
 async function status(node: string): Promise<Status> {
-  const res = await fetch(`${API[node] ?? ''}/v1/status`, { signal: AbortSignal.timeout(2000) });
+  const res = await apiFetch(`${API[node] ?? ''}/v1/status`, { headers: asAdmin(), signal: AbortSignal.timeout(2000) });
   assert.equal(res.status, 200);
   return (await res.json()) as Status;
+}
+
+function isHealthy(g: Status['groups'][number], node: string): boolean {
+  const gn = g.nodes.find((n) => n.node === node);
+  return gn !== undefined && gn.state === 'running' && gn.resources.length > 0 && gn.resources.every((r) => r.healthy);
 }
 
 function webOf(s: Status): Status['groups'][number] {
@@ -50,7 +85,7 @@ interface Report {
 }
 
 async function report(node: string, since: string): Promise<Report> {
-  const res = await fetch(`${API[node] ?? ''}/v1/report?since=${since}`, { signal: AbortSignal.timeout(5000) });
+  const res = await apiFetch(`${API[node] ?? ''}/v1/report?since=${since}`, { headers: asAdmin(), signal: AbortSignal.timeout(5000) });
   assert.equal(res.status, 200);
   return (await res.json()) as Report;
 }
@@ -67,7 +102,7 @@ const skip = existsSync(CHROMIUM)
     ? false
     : `${CHROMIUM} is missing; install it with: apt-get install -y chromium`;
 
-describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 }, () => {
+describe('web console (headless Chromium, halo demo)', { skip, timeout: 300_000 }, () => {
   let dir = '';
   let demo: ChildProcess | null = null;
   let exited: Promise<number | null> = Promise.resolve(null);
@@ -82,12 +117,39 @@ describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 
     assert.ok(existsSync(CONSOLE_INDEX), `${CONSOLE_INDEX} is missing; run "npm run build"`);
     mkdirSync(SHOTS, { recursive: true });
     dir = mkdtempSync(join(tmpdir(), 'halo-console-'));
-    const child = spawn(process.execPath, [HALO_BIN, 'demo', '--dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The demo saves its admin credential for the CLI: here, not in the user's home.
+    const env = { ...process.env, HALO_CREDENTIALS: join(dir, 'credentials.json') };
+    const child = spawn(process.execPath, [HALO_BIN, 'demo', '--dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'], env });
     demo = child;
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
     exited = new Promise((res) => child.on('exit', (code) => res(code)));
-    await eventually(async () => out.includes('Ctrl-C stops everything'), { timeoutMs: 60_000, what: `demo ready; output so far:\n${out}` });
+    await eventually(async () => out.includes('Ctrl-C stops everything'), { timeoutMs: 60_000, what: 'demo ready (see its output below)' }).catch((e: unknown) => {
+      throw new Error(`${String(e)}\ndemo output:\n${out}`);
+    });
+    for (const m of out.matchAll(/agent (n\d)\s+API (https?:\/\/\S+)/g)) if (m[1] && m[2]) API[m[1]] = m[2];
+    assert.deepEqual(Object.keys(API).sort(), [...NODES], `API addresses in the demo output:\n${out}`);
+    const ca = caFilesIn(join(dir, 'state', 'certs')).ca;
+    if (Object.values(API).some((u) => u.startsWith('https:'))) apiFetch = clusterFetch({ ca: readFileSync(ca, 'utf8') });
+    // One token per role, straight into the coordinator as `halo token create --config` does.
+    const configFile = join(dir, 'state', 'halo.yaml');
+    const loaded = await loadConfigFile(configFile);
+    assert.ok(loaded.ok, `${configFile} loads`);
+    const coord = makeCoordinatorClient(loaded.config, configFile, false);
+    try {
+      for (const role of ['viewer', 'operator', 'admin'] as const) tokens[role] = await makeToken(coord, CLUSTER, role, { name: tokenName(role) });
+    } finally {
+      await coord.close();
+    }
+    // The demo is ready once web started somewhere; wait until it runs healthy and settled.
+    await eventually(
+      async () => {
+        const web = webOf(await status('n1'));
+        const a = web.assignment;
+        return a !== null && a.active !== null && a.transition === null && isHealthy(web, a.active);
+      },
+      { timeoutMs: 60_000, what: 'web running and healthy on its active node' },
+    );
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
@@ -95,8 +157,9 @@ describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 
     const active = webOf(await status('n1')).assignment?.active;
     assert.ok(active, 'web has an active node');
     viewer = NODES.find((n) => n !== active) ?? 'n1';
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 }, ignoreHTTPSErrors: true });
     await page.goto(`${API[viewer] ?? ''}/`);
+    await login(page, 'operator');
   });
 
   after(async () => {
@@ -186,15 +249,20 @@ describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 
     const guard = JSON.parse(readFileSync(join(dir, 'state', 'state', victim, 'web', 'app', 'pid.json'), 'utf8')) as { guardPid?: number };
     assert.ok(agentPid && servicePid && guard.guardPid, `pids of ${victim}: agent ${agentPid}, service ${servicePid}, guard ${guard.guardPid}`);
 
-    const victimPage = await browser.newPage({ viewport: { width: 1280, height: 700 } });
+    const victimPage = await browser.newPage({ viewport: { width: 1280, height: 700 }, ignoreHTTPSErrors: true });
     await victimPage.goto(`${API[victim] ?? ''}/console/`);
-    await victimPage.getByTestId('group-web').waitFor({ timeout: 10_000 });
+    await login(victimPage, 'viewer');
     await p.evaluate(() => {
       (globalThis as unknown as Record<string, unknown>)['__haloMarker'] = 'before the fault';
     });
 
     for (const pid of [agentPid, servicePid, guard.guardPid]) {
-      process.kill(pid, 'SIGKILL');
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (e) {
+        // Already gone (the guard may stop the service itself once the agent is dead): as intended.
+        if (!(e instanceof Error && 'code' in e && e.code === 'ESRCH')) throw e;
+      }
     }
     const killedAt = Date.now();
     // Poll the API and the page side by side: the page must follow the API within about a second.
@@ -307,5 +375,84 @@ describe('web console (headless Chromium, halo demo)', { skip, timeout: 120_000 
     await p.getByTestId('tab-cluster').click();
     await p.getByTestId('group-web').waitFor({ timeout: 2000 });
     assert.equal(await p.evaluate(() => (globalThis as unknown as Record<string, unknown>)['__haloMarker']), 'before the availability view', 'no reload');
+  });
+
+  test('(e) roles: a viewer gets no action buttons and its crafted switchover is refused; an operator switches over; the admin audit view lists both', async () => {
+    assert.ok(browser);
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, ignoreHTTPSErrors: true });
+    try {
+      const p = await ctx.newPage();
+      await p.goto(`${API[viewer] ?? ''}/`);
+
+      // Viewer: the cluster, but no action button and no audit tab.
+      await login(p, 'viewer');
+      for (const id of ['switchover-web', 'failover-web', 'maintenance-web', 'cleanup-web', 'tab-audit', ...NODES.flatMap((n) => [`standby-${n}`, `online-${n}`])]) {
+        assert.equal(await p.getByTestId(id).count(), 0, `${id} is not offered to a viewer`);
+      }
+      assert.equal(await p.locator('td.actions button').count(), 0);
+      await p.screenshot({ path: join(SHOTS, 'roles-viewer.png'), fullPage: true });
+
+      // The same browser context crafts the switchover the page does not offer: refused either way.
+      const crafted = await p.evaluate(async () => {
+        const session = (await (await fetch('/v1/session')).json()) as { csrf: string };
+        const send = async (headers: Record<string, string>) => {
+          const r = await fetch('/v1/groups/web/switchover', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' });
+          return { status: r.status, body: (await r.json()) as { code: string; message: string } };
+        };
+        return { bare: await send({}), withCsrf: await send({ 'x-halo-csrf': session.csrf }) };
+      });
+      assert.equal(crafted.bare.status, 403, JSON.stringify(crafted.bare));
+      assert.equal(crafted.bare.body.code, 'HA_PERMISSION');
+      assert.match(crafted.bare.body.message, /csrf/i);
+      assert.equal(crafted.withCsrf.status, 403, JSON.stringify(crafted.withCsrf));
+      assert.equal(crafted.withCsrf.body.code, 'HA_PERMISSION');
+      assert.match(crafted.withCsrf.body.message, /needs role operator/);
+
+      // Logout ends the session on the server, not only on the page.
+      await p.getByTestId('logout').click();
+      await p.getByTestId('login').waitFor({ timeout: 5000 });
+      assert.equal(await p.evaluate(async () => (await fetch('/v1/session')).status), 401);
+
+      // Operator: the switchover button moves the group.
+      await login(p, 'operator');
+      // After the node loss of (b): wait until web runs settled on a survivor and the lost node is offline.
+      await eventually(
+        async () => {
+          const s = await status(viewer);
+          const a = webOf(s).assignment;
+          return s.nodes.filter((n) => n.online).length === 2 && a !== null && a.active !== null && a.transition === null && isHealthy(webOf(s), a.active);
+        },
+        { timeoutMs: 60_000, what: 'web settled on a survivor, the lost node offline' },
+      );
+      const online = (await status(viewer)).nodes.filter((n) => n.online).map((n) => n.name);
+      const from = webOf(await status(viewer)).assignment?.active ?? '';
+      const target = online.find((n) => n !== from) ?? '';
+      assert.notEqual(target, '', `a node to move web to (online: ${online.join(', ')}, active ${from})`);
+      await p.getByTestId('switchover-web').click();
+      await p.getByTestId('target').selectOption(target);
+      await p.getByTestId('confirm-yes').click();
+      await p.getByTestId('message').filter({ hasText: `Switchover of web done: active on ${target}` }).waitFor({ timeout: 60_000 });
+      assert.equal(webOf(await status(viewer)).assignment?.active, target, 'the group moved');
+      await p.getByTestId('logout').click();
+      await p.getByTestId('login').waitFor({ timeout: 5000 });
+
+      // Admin: the audit view lists the refused viewer switchovers and the operator's.
+      await login(p, 'admin');
+      await p.getByTestId('tab-audit').click();
+      const switchovers = (who: Role, outcome: string) =>
+        p.locator(`[data-testid="audit-entry"][data-identity="${tokenName(who)}"][data-method="POST"][data-route="/v1/groups/:group/switchover"][data-outcome="${outcome}"]`);
+      await eventually(async () => (await switchovers('viewer', 'refused').count()) === 2 && (await switchovers('operator', 'ok').count()) >= 1, {
+        timeoutMs: 10_000,
+        what: 'the viewer\'s two refused switchovers and the operator\'s accepted one in the audit view',
+      });
+      const refused = (await switchovers('viewer', 'refused').first().textContent()) ?? '';
+      assert.match(refused, /viewer/);
+      assert.match(refused, /group web/);
+      assert.match(refused, /403 HA_PERMISSION/);
+      assert.match((await switchovers('operator', 'ok').first().textContent()) ?? '', /operator.*POST \/v1\/groups\/:group\/switchover group web.*ok 202/);
+      await p.screenshot({ path: join(SHOTS, 'roles-audit.png'), fullPage: true });
+    } finally {
+      await ctx.close();
+    }
   });
 });
