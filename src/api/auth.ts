@@ -216,6 +216,12 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
       return refuse(req, reply, 403, { code: 'HA_PERMISSION', message: `${req.method} ${req.routeOptions.url ?? req.url} acts on the whole cluster; ${identity.name} is scoped to ${scopeText(identity)}` });
     }
     if (MUTATING.has(req.method)) {
+      // A browser holding a client certificate sends it to any page's request, like a cookie: a
+      // change made with a certificate must carry x-halo-csrf (any value), a header no other site
+      // can add without a CORS preflight, which is never granted.
+      if (identity.kind === 'cert' && req.headers['x-halo-csrf'] === undefined) {
+        return refuse(req, reply, 403, { code: 'HA_PERMISSION', message: 'a change made with a client certificate must carry the x-halo-csrf header (any value)' });
+      }
       const type = req.headers['content-type'];
       const site = req.headers['sec-fetch-site'];
       if (site === 'cross-site') return refuse(req, reply, 403, { code: 'HA_PERMISSION', message: 'cross-site requests may not change anything' });

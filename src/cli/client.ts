@@ -222,7 +222,13 @@ export class ApiClient {
         res = await this.fetchFn(url + path, {
           method,
           signal,
-          headers: body === undefined ? { ...this.auth, accept: 'application/json' } : { ...this.auth, accept: 'application/json', 'content-type': 'application/json' },
+          // x-halo-csrf: the API wants it on changes made with a client certificate (see api/auth.ts).
+          headers: {
+            ...this.auth,
+            accept: 'application/json',
+            ...(method === 'GET' ? {} : { 'x-halo-csrf': 'cli' }),
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
         text = await res.text();

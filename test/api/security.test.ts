@@ -12,6 +12,12 @@ import { ManualClock } from '../../src/platform/clock.js';
 import { parseGroupId } from '../../src/domain/ids.js';
 import { CONFIG_YAML, CLUSTER, keys, n1, n2, putAssignment, putSession } from './fixtures.js';
 import { makeToken } from '../support/auth.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCa, issueCert } from '../../src/security/certs.js';
+import { clusterFetch } from '../../src/security/fetch.js';
 
 /** web belongs to the default tenant, db to tenant "blue". */
 const TENANT_YAML = CONFIG_YAML.replace('  - name: db\n', '  - name: db\n    tenant: blue\n');
@@ -304,6 +310,46 @@ describe('security: sessions, CSRF, expiry, revocation, rate limit, audit', () =
       assert.deepEqual((JSON.parse(listed.body) as { entries: { identity: string }[] }).entries.map((e) => e.identity), ['test-viewer', 'test-operator']);
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe('security: HTTPS and client certificates', () => {
+  test('a client certificate of the cluster CA is an identity (role from its OU); changes need x-halo-csrf; another CA\'s certificate is no identity', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'halo-api-tls-'));
+    const h = await setup();
+    try {
+      const ca = await createCa(join(dir, 'ca'), 'demo');
+      const server = await issueCert(ca, { name: 'n1', role: 'node', ips: ['127.0.0.1'] });
+      const op = await issueCert(ca, { name: 'olga', role: 'operator' });
+      const other = await createCa(join(dir, 'other'), 'demo');
+      const stranger = await issueCert(other, { name: 'mallory', role: 'admin' });
+      const read = (f: string) => readFileSync(f, 'utf8');
+      const tls = { ca: read(ca.ca), cert: read(server.cert), key: read(server.key) };
+      const app = await buildApi({ coord: h.coord, cluster: CLUSTER, self: n1, clock: h.clock, logger: false, tls });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      try {
+        const base = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+        const asOlga = clusterFetch({ ca: tls.ca, cert: read(op.cert), key: read(op.key) });
+        const who = await asOlga(`${base}/v1/session`);
+        assert.equal(who.status, 200);
+        assert.deepEqual((JSON.parse(await who.text()) as { identity: unknown }).identity, { name: 'olga', kind: 'cert', role: 'operator', tenants: null, groups: null });
+        const sw = (headers: Record<string, string>) => asOlga(`${base}/v1/groups/web/switchover`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' });
+        assert.equal((await sw({})).status, 403, 'no x-halo-csrf');
+        assert.equal((await sw({ 'x-halo-csrf': '1' })).status, 202);
+        assert.equal((await asOlga(`${base}/v1/config`)).status, 403, 'an operator certificate is no admin');
+        const asMallory = clusterFetch({ ca: tls.ca, cert: read(stranger.cert), key: read(stranger.key) });
+        assert.equal((await asMallory(`${base}/v1/status`)).status, 401, 'a certificate from another CA is not an identity');
+        const anonymous = clusterFetch({ ca: tls.ca });
+        assert.equal((await anonymous(`${base}/v1/status`)).status, 401);
+        assert.equal((await anonymous(`${base}/v1/status`, { headers: { authorization: `Bearer ${h.tokens.viewer}` } })).status, 200, 'tokens work over HTTPS');
+        await assert.rejects(fetch(`${base}/healthz`), 'the server is not trusted without the cluster CA');
+      } finally {
+        await app.close();
+      }
+    } finally {
+      await h.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
