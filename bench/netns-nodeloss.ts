@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { API_PORT, NetnsCluster, SERVICE_PORT, TIMING } from '../test/netns/cluster.js';
+import { NetnsCluster, SERVICE_PORT, TIMING } from '../test/netns/cluster.js';
 import { netnsSkipReason, NetnsHosts } from '../test/netns/hosts.js';
 import { etcdSkipReason } from '../test/support/etcd.js';
 import { isAlive } from '../src/platform/proc.js';
@@ -73,7 +73,7 @@ export interface NetnsNodeLossResult {
 
 /** When (epoch ms) the first event of `kind` at or after `since` was recorded, asked from `host`. */
 async function eventAt(c: NetnsCluster, host: string, kind: string, since: number): Promise<number | null> {
-  const r = await c.hosts.fetchFrom(host, `http://${c.address(host)}:${API_PORT}/v1/events?limit=200`, { timeoutMs: 2000 });
+  const r = await c.api(host, '/v1/events?limit=200', { timeoutMs: 2000 });
   if (r?.status !== 200) return null;
   const body = JSON.parse(r.text) as { events?: { at?: number; kind?: string }[] };
   const hit = (body.events ?? []).find((e) => e.kind === kind && typeof e.at === 'number' && e.at >= since);

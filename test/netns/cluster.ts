@@ -1,5 +1,5 @@
 import { type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,7 +7,7 @@ import type { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { MonitorConfigSchema, RecoveryPolicySchema } from '../../src/domain/config.js';
 import type { StatusResponse } from '../../src/api/schemas.js';
-import { HALO_BIN, writeDemoConfig } from '../../src/demo/run.js';
+import { HALO_BIN, ensureDemoCerts, writeDemoConfig } from '../../src/demo/run.js';
 import { isAlive, killGroup } from '../../src/platform/proc.js';
 import { activeIntervals, type ServiceRecord } from '../e2e/harness.js';
 import type { NetnsHosts } from './hosts.js';
@@ -111,6 +111,7 @@ export class NetnsCluster {
         this.nodes.map((n) => ({ name: n, address: this.address(n), apiPort: API_PORT, labels: { host: n } })),
       );
       doc.setIn(['groups', 0, 'preferredNodes'], [...this.nodes]);
+      doc.setIn(['security', 'tls'], { ca: join(this.dir, 'certs', 'ca.crt'), cert: join(this.dir, 'certs', '${HALO_NODE}.crt'), key: join(this.dir, 'certs', '${HALO_NODE}.key') });
       for (const [k, v] of Object.entries(opts.timing ?? TIMING)) doc.setIn(['timing', k], v);
       doc.setIn(['groups', 0, 'resources', 0, 'env', 'PORT'], String(SERVICE_PORT));
       doc.setIn(['groups', 0, 'resources', 0, 'env', 'SAMPLE_HEARTBEAT'], '1');
@@ -141,8 +142,16 @@ export class NetnsCluster {
 
   /** Starts the etcd members, waits until all are healthy, then the agents, and waits for the group to run. */
   async start(o: { signal?: AbortSignal } = {}): Promise<void> {
+    // Hosts have non-loopback addresses: the agents' APIs serve HTTPS with this cluster's CA.
+    await ensureDemoCerts(this.dir, this.nodes.map((n) => ({ name: n, address: this.address(n) })));
+    this.ca = readFileSync(join(this.dir, 'certs', 'ca.crt'), 'utf8');
     for (const n of this.nodes) this.startEtcd(n);
     await this.waitEtcdHealthy(this.nodes, { timeoutMs: 15_000, ...o });
+    // The first admin token, made from inside a host (only the hosts reach etcd).
+    const first = this.nodes[0] ?? '';
+    const made = await this.hosts.run(first, process.execPath, [HALO_BIN, '-o', 'json', 'token', 'create', '--role', 'admin', '--name', 'netns-admin', '--config', this.configFile]);
+    if (made.code !== 0) throw new Error(`halo token create failed on ${first}: ${made.stderr}`);
+    this.token = (JSON.parse(made.stdout) as { token: string }).token;
     for (const n of this.nodes) this.startAgent(n);
     try {
       await eventually(async () => (await this.liveInstances()).length === 1 && (await this.agreedActive()) !== null, { timeoutMs: 30_000, what: 'web running on one host', ...o });
@@ -346,16 +355,34 @@ export class NetnsCluster {
     return a;
   }
 
+  /** The cluster CA (PEM) and the admin token, set by start(). */
+  private ca = '';
+  token = '';
+
+  /**
+   * A request to the agent API on `node`, made from inside host `from` (default: `node` itself),
+   * over HTTPS with the cluster CA and the admin token.
+   */
+  async api(node: string, path: string, o: { method?: string; body?: unknown; timeoutMs?: number; from?: string } = {}): Promise<{ status: number; text: string } | null> {
+    return await this.hosts.fetchFrom(o.from ?? node, `https://${this.address(node)}:${API_PORT}${path}`, {
+      method: o.method ?? 'GET',
+      ...(o.body === undefined ? {} : { body: JSON.stringify(o.body) }),
+      timeoutMs: o.timeoutMs ?? 1500,
+      headers: { authorization: `Bearer ${this.token}`, ...(o.method !== undefined && o.method !== 'GET' ? { 'x-halo-csrf': 'test' } : {}) },
+      ca: this.ca,
+    });
+  }
+
   /** What the agent on `node` reports (GET /v1/status, asked from inside that host), or null. */
   async status(node: string): Promise<HostView> {
-    const r = await this.hosts.fetchFrom(node, `http://${this.address(node)}:${API_PORT}/v1/status`, { timeoutMs: 1500 });
+    const r = await this.api(node, '/v1/status', { timeoutMs: 1500 });
     if (!r || r.status !== 200) return null;
     return JSON.parse(r.text) as StatusResponse;
   }
 
   /** POST to the agent API on `node` (asked from inside that host). */
   async post(node: string, path: string, body: unknown): Promise<{ status: number; text: string } | null> {
-    return await this.hosts.fetchFrom(node, `http://${this.address(node)}:${API_PORT}${path}`, { method: 'POST', body: JSON.stringify(body), timeoutMs: 3000 });
+    return await this.api(node, path, { method: 'POST', body, timeoutMs: 3000 });
   }
 
   /**

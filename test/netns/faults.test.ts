@@ -221,7 +221,7 @@ describe('process, monitor and disk faults across network-namespace hosts', { sk
       assert.ok(r1 - stallAt <= RECOVERY_LIMIT_MS, `restarted ${r1 - stallAt} ms after the health check stalled (bound ${RECOVERY_LIMIT_MS} ms)`);
       assert.equal(isAlive(a0.pid), false, 'the frozen instance is gone');
       assert.ok(r1 > lastSign(c.records(), a0.pid));
-      const ev = await c.hosts.fetchFrom(g, `http://${c.address(g)}:7401/v1/events?limit=200`, { timeoutMs: 2000 });
+      const ev = await c.api(g, '/v1/events?limit=200', { timeoutMs: 2000 });
       assert.match(ev?.text ?? '', new RegExp(`http monitor failed ${HEALTH.failureThreshold} times: timed out after ${HEALTH.timeoutMs} ms`), 'the stalled check counted as a failure by its timeout');
 
       // 2. It stalls again: the restart budget (1) is spent, the group fails over.

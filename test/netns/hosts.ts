@@ -166,16 +166,38 @@ export function removeNamespaces(prefix: string): string[] {
 
 const HELPER = `
 import { createInterface } from 'node:readline';
+import { request } from 'node:https';
+/** HTTPS with a given CA (the cluster's): node:https, since fetch() cannot take a CA per request. */
+function httpsWithCa(q, headers) {
+  return new Promise((resolve, reject) => {
+    const req = request(q.url, { method: q.method, headers, ca: q.ca, signal: AbortSignal.timeout(q.timeoutMs) }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(q.body ?? undefined);
+  });
+}
 const rl = createInterface({ input: process.stdin });
 rl.on('line', async (line) => {
   let q;
   try { q = JSON.parse(line); } catch { return; }
   let out;
   try {
-    const init = { method: q.method, signal: AbortSignal.timeout(q.timeoutMs) };
-    if (q.body !== null) { init.body = q.body; init.headers = { 'content-type': 'application/json' }; }
-    const r = await fetch(q.url, init);
-    out = { id: q.id, ok: true, status: r.status, text: await r.text() };
+    const headers = { ...(q.headers ?? {}) };
+    if (q.body !== null) headers['content-type'] = 'application/json';
+    if (q.ca) {
+      const r = await httpsWithCa(q, headers);
+      out = { id: q.id, ok: true, status: r.status, text: r.text };
+    } else {
+      const init = { method: q.method, headers, signal: AbortSignal.timeout(q.timeoutMs) };
+      if (q.body !== null) init.body = q.body;
+      const r = await fetch(q.url, init);
+      out = { id: q.id, ok: true, status: r.status, text: await r.text() };
+    }
   } catch (e) {
     out = { id: q.id, ok: false, error: String(e && e.cause && e.cause.code ? e.cause.code : e && e.message ? e.message : e) };
   }
@@ -216,7 +238,7 @@ class FetchHelper {
     });
   }
 
-  request(url: string, init: { method: string; body: string | null; timeoutMs: number }): Promise<HelperAnswer> {
+  request(url: string, init: { method: string; body: string | null; timeoutMs: number; headers?: Readonly<Record<string, string>>; ca?: string }): Promise<HelperAnswer> {
     const id = this.nextId++;
     return new Promise<HelperAnswer>((resolve) => {
       // The helper enforces the timeout itself; this one only covers a wedged helper.
@@ -345,14 +367,24 @@ export class NetnsHosts {
    * An HTTP request made from inside `host` (by a long-lived helper process there). Resolves with
    * the status and body, or null when no answer came (refused, unreachable, timed out).
    */
-  async fetchFrom(host: string, url: string, o: { method?: string; body?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<HttpAnswer | null> {
+  async fetchFrom(
+    host: string,
+    url: string,
+    o: { method?: string; body?: string; timeoutMs?: number; signal?: AbortSignal; headers?: Readonly<Record<string, string>>; ca?: string } = {},
+  ): Promise<HttpAnswer | null> {
     o.signal?.throwIfAborted();
     let helper = this.helpers.get(host);
     if (!helper || helper.child.exitCode !== null || helper.child.signalCode !== null) {
       helper = new FetchHelper(this.spawn(host, process.execPath, ['--input-type=module', '-e', HELPER], { stdio: ['pipe', 'pipe', 'inherit'] }));
       this.helpers.set(host, helper);
     }
-    const a = await helper.request(url, { method: o.method ?? 'GET', body: o.body ?? null, timeoutMs: o.timeoutMs ?? 1000 });
+    const a = await helper.request(url, {
+      method: o.method ?? 'GET',
+      body: o.body ?? null,
+      timeoutMs: o.timeoutMs ?? 1000,
+      ...(o.headers ? { headers: o.headers } : {}),
+      ...(o.ca ? { ca: o.ca } : {}),
+    });
     o.signal?.throwIfAborted();
     return a.ok && a.status !== undefined ? { status: a.status, text: a.text ?? '' } : null;
   }

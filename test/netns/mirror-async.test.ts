@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { checkCopy, type Ack } from '../../fixtures/mirror/records.js';
 import type { EventsResponse } from '../../src/api/schemas.js';
 import { etcdSkipReason } from '../support/etcd.js';
-import { API_PORT, type NetnsCluster } from './cluster.js';
+import type { NetnsCluster } from './cluster.js';
 import { quantile } from './checker.js';
 import { netnsSkipReason, NetnsHosts } from './hosts.js';
 import { acksOf, dataOf, mirrorCluster, RECORD_BYTES } from './mirror-cluster.js';
@@ -68,7 +68,7 @@ describe('async mirror under seeded fault schedules: reported loss against actua
   });
 
   async function lossEvents(via: string, from: number, to: number): Promise<LossEvent[] | string> {
-    const r = await hosts.fetchFrom(via, `http://${c.address(via)}:${API_PORT}/v1/events?limit=1000`, { timeoutMs: 3000 });
+    const r = await c.api(via, '/v1/events?limit=1000', { timeoutMs: 3000 });
     if (!r || r.status !== 200) return `GET /v1/events on ${via}: ${r ? `${r.status} ${r.text}` : 'no answer'}`;
     const out: LossEvent[] = [];
     for (const e of (JSON.parse(r.text) as EventsResponse).events) {

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkCopy, type Ack } from '../../fixtures/mirror/records.js';
 import type { MirrorsResponse } from '../../src/api/schemas.js';
 import { eventually } from '../support/util.js';
-import { API_PORT, type NetnsCluster } from './cluster.js';
+import type { NetnsCluster } from './cluster.js';
 import { acksOf, dataOf as dataOfNode, mirrorCluster } from './mirror-cluster.js';
 import { etcdSkipReason } from '../support/etcd.js';
 import { netnsSkipReason, NetnsHosts } from './hosts.js';
@@ -103,7 +103,7 @@ describe('sync mirror under seeded fault schedules (network namespaces, etcd, re
     try {
       await eventually(
         async () => {
-          const r = await hosts.fetchFrom(active, `http://${c.address(active)}:${API_PORT}/v1/mirrors`, { timeoutMs: 1500 });
+          const r = await c.api(active, '/v1/mirrors', { timeoutMs: 1500 });
           if (!r || r.status !== 200) return false;
           const rec = (JSON.parse(r.text) as MirrorsResponse).mirrors.find((m) => m.record.group === 'web')?.record;
           return rec !== undefined && rec.epoch === epoch && rec.node === active && others.every((n) => rec.inSync.some((x) => x === n));

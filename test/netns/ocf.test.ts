@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import type { EventsResponse } from '../../src/api/schemas.js';
 import { monotonicNowMs } from '../../src/platform/proc.js';
 import { writeFenceDeadline } from '../../src/resources/process/fence.js';
-import { API_PORT, NetnsCluster } from './cluster.js';
+import { NetnsCluster } from './cluster.js';
 import { etcdSkipReason } from '../support/etcd.js';
 import { eventually } from '../support/util.js';
 import { netnsSkipReason, NetnsHosts } from './hosts.js';
@@ -127,7 +127,7 @@ describe('ocf resource with Debian resource-agents across namespace hosts', { sk
         { timeoutMs: 30_000, what: `group moved away from ${first.node}` },
       );
       t.diagnostic(`${first.node} -> ${next}: group running there ${Date.now() - removedAt} ms after the state file was removed`);
-      const r = await hosts.fetchFrom(next, `http://${c.address(next)}:${API_PORT}/v1/events?limit=200`, { timeoutMs: 3000 });
+      const r = await c.api(next, '/v1/events?limit=200', { timeoutMs: 3000 });
       assert.ok(r && r.status === 200, 'events answered');
       const events = (JSON.parse(r.text) as EventsResponse).events;
       const exitedEv = events.find((e) => e.kind === 'resource-exited' && e.resource === 'dummy' && e.node === first.node);
