@@ -14,6 +14,10 @@ export function httpStatusOf(code: ErrorCode): number {
       return 409;
     case 'HA_PERMISSION':
       return 403;
+    case 'HA_UNAUTHENTICATED':
+      return 401;
+    case 'HA_RATE_LIMITED':
+      return 429;
     case 'HA_COORD_UNAVAILABLE':
     case 'HA_MIRROR_UNAVAILABLE':
       return 503;

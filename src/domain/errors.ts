@@ -16,6 +16,8 @@ export const ErrorCodes = {
   HA_RESOURCE_START_FAILED: 'resource failed to start',
   HA_RESOURCE_STOP_FAILED: 'resource failed to stop',
   HA_PERMISSION: 'insufficient privileges',
+  HA_UNAUTHENTICATED: 'no valid credential',
+  HA_RATE_LIMITED: 'too many failed attempts; try again later',
   HA_MIRROR_STALE_EPOCH: 'mirror change refused: its epoch is older than one this replica has accepted',
   HA_MIRROR_PROTOCOL: 'mirror peer sent an invalid frame',
   HA_MIRROR_UNAVAILABLE: 'mirror peer could not be reached or closed the connection',
