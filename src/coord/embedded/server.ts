@@ -150,6 +150,11 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
         ? createHttpServer(serverOptions, handler)
         : createHttpsServer({ ...serverOptions, ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: true }, handler),
     clientErrorHandler: answerClientError,
+    // A URL the router cannot decode is refused before hooks run; answer it like every other error.
+    frameworkErrors: (err, _req, reply) => {
+      const body = JSON.stringify({ code: 'HA_BAD_REQUEST', message: `malformed request URL (${err.code})` });
+      reply.raw.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
+    },
   });
   const auth = authenticator(opts, clock);
   app.addHook('onRequest', auth);
