@@ -78,6 +78,7 @@ export async function runDemo(opts: RunDemoOptions): Promise<void> {
   const procs: Proc[] = [];
   const coordinator = start('coordinator', ['coordinator', '--config', file], join(dir, 'coordinator.log'));
   procs.push(coordinator);
+  // Any answer means it is up: without the secret it is a 401 (agents read the secret file themselves).
   await waitFor(async () => (await fetch('http://127.0.0.1:7400/')).status > 0, 15_000, 'coordinator start');
   say('  coordinator   http://127.0.0.1:7400');
   const nodes = [
