@@ -146,7 +146,7 @@ function describeCoordinator(cfg: HaloConfig): string {
   const c = cfg.coordinator;
   switch (c.kind) {
     case 'embedded':
-      return `embedded coordinator at http://${c.address}`;
+      return `embedded coordinator at ${cfg.security.tls === undefined ? 'http' : 'https'}://${c.address}`;
     case 'etcd':
       return `etcd at ${c.endpoints.join(', ')}`;
     case 'memory':
