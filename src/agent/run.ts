@@ -6,6 +6,7 @@ import { NodeIdSchema } from '../domain/ids.js';
 import type { Coordinator } from '../coord/coordinator.js';
 import { MemoryCoordinator } from '../coord/memory/index.js';
 import { EmbeddedCoordinator } from '../coord/embedded/client.js';
+import { embeddedClientOptions } from '../coord/embedded/config.js';
 import { EtcdCoordinator } from '../coord/etcd/index.js';
 import { formatIssues, loadConfigFile } from '../config/index.js';
 import { buildApi } from '../api/index.js';
@@ -32,12 +33,13 @@ export function resolveConfigPath(configFile: string, p: string): string {
   return isAbsolute(p) ? p : resolve(dirname(resolve(configFile)), p);
 }
 
-export function makeCoordinatorClient(cfg: HaloConfig, configFile: string, standalone: boolean): Coordinator {
+/** `node` names the certificate presented to an embedded coordinator with `security.tls`. */
+export function makeCoordinatorClient(cfg: HaloConfig, configFile: string, standalone: boolean, node = 'coordinator'): Coordinator {
   if (standalone) return new MemoryCoordinator();
   const c = cfg.coordinator;
   switch (c.kind) {
     case 'embedded':
-      return new EmbeddedCoordinator({ url: `http://${c.address}` });
+      return new EmbeddedCoordinator(embeddedClientOptions(c, cfg.security, node, (p) => resolveConfigPath(configFile, p)));
     case 'etcd': {
       const tls = c.tls
         ? {
@@ -77,7 +79,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const log = makeLogger({ name: `halo-agent-${node}` });
   const clock = new SystemClock();
   const metrics = createMetrics();
-  const coord = new InstrumentedCoordinator(makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false), metrics);
+  const coord = new InstrumentedCoordinator(makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false, node), metrics);
   const tls = cfg.security.tls ? loadTlsMaterial(cfg.security.tls, node, (p) => resolveConfigPath(opts.configFile, p)) : undefined;
   const apiUrl = `${tls ? 'https' : 'http'}://${nodeCfg.address}:${nodeCfg.apiPort}`;
 
@@ -163,7 +165,7 @@ function describeCoordinator(cfg: HaloConfig): string {
   const c = cfg.coordinator;
   switch (c.kind) {
     case 'embedded':
-      return `embedded coordinator at http://${c.address}`;
+      return `embedded coordinator at ${cfg.security.tls === undefined ? 'http' : 'https'}://${c.address}`;
     case 'etcd':
       return `etcd at ${c.endpoints.join(', ')}`;
     case 'memory':

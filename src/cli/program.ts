@@ -474,9 +474,13 @@ export function buildProgram(io: CliIo): Command {
     .option('--config <file>', 'take address and data directory from this halo.yaml')
     .addOption(new Option('--listen <host:port>', 'address to listen on').argParser(parseListen))
     .option('--data-dir <dir>', 'where to persist the state')
-    .action(async (opts: { config?: string; listen?: { host: string; port: number }; dataDir?: string }) => {
+    .option('--secret-file <file>', 'the shared secret callers must present (default: coordinator.secret next to the data directory)')
+    .action(async (opts: { config?: string; listen?: { host: string; port: number }; dataDir?: string; secretFile?: string }) => {
+      const { runCoordinator, embeddedFiles, coordinatorTls, defaultSecretFile } = await import('../coord/index.js');
       let listen = opts.listen;
       let dataDir = opts.dataDir;
+      let secretFile = opts.secretFile;
+      let tls: ReturnType<typeof coordinatorTls>;
       if (opts.config !== undefined) {
         const { loadConfigFile, formatIssues } = await import('../config/index.js');
         const r = await loadConfigFile(opts.config, signalOpt);
@@ -489,13 +493,19 @@ export function buildProgram(io: CliIo): Command {
           throw new ClusterError('HA_BAD_REQUEST', `${opts.config}: coordinator.kind is "${c.kind}"; "halo coordinator" serves only kind "embedded"`);
         }
         listen ??= parseListen(c.address);
-        dataDir ??= c.dataDir;
+        // Paths in the file are relative to the file, as for the agents that read the same secret.
+        const { resolveConfigPath } = await import('../agent/run.js');
+        const cfgFile = opts.config;
+        const files = embeddedFiles(c, (p) => resolveConfigPath(cfgFile, p));
+        dataDir ??= files.dataDir;
+        secretFile ??= files.secretFile;
+        tls = coordinatorTls(r.config.security, (p) => resolveConfigPath(cfgFile, p));
       }
       if (listen === undefined || dataDir === undefined) {
         throw new CommanderError(2, 'halo.usage', 'coordinator: give --config <file>, or both --listen <host:port> and --data-dir <dir>');
       }
-      const { runCoordinator } = await import('../coord/index.js');
-      await runCoordinator({ host: listen.host, port: listen.port, dataDir });
+      secretFile ??= defaultSecretFile(dataDir);
+      await runCoordinator({ host: listen.host, port: listen.port, dataDir, secretFile, ...(tls === undefined ? {} : { tls }) });
     });
 
   addSecurityCommands(program, {

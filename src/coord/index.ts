@@ -10,7 +10,15 @@ export type {
 } from './coordinator.js';
 export { MemoryCoordinator } from './memory/index.js';
 export type { MemoryCoordinatorOptions } from './memory/index.js';
-export { EmbeddedCoordinator, runCoordinator, startCoordinatorServer } from './embedded/index.js';
+export {
+  EmbeddedCoordinator,
+  coordinatorTls,
+  defaultSecretFile,
+  embeddedClientOptions,
+  embeddedFiles,
+  runCoordinator,
+  startCoordinatorServer,
+} from './embedded/index.js';
 export type {
   CoordinatorServer,
   CoordinatorServerOptions,

@@ -81,10 +81,12 @@ function exited(p: Proc, ms: number): Promise<boolean> {
 export async function ensureDemoCerts(dir: string, nodes: readonly { readonly name: string; readonly address: string }[]): Promise<TlsFiles> {
   const certDir = join(dir, 'certs');
   const ca = caFilesIn(certDir);
-  if (!existsSync(ca.ca)) {
+  const all = [...nodes, { name: 'coordinator', address: '127.0.0.1' }];
+  if (!existsSync(ca.ca) || all.some((n) => !existsSync(join(certDir, `${n.name}.crt`)))) {
     rmSync(certDir, { recursive: true, force: true });
     const made = await createCa(certDir, 'demo');
-    for (const n of nodes) await issueCert(made, { name: n.name, role: 'node', ips: [n.address, '127.0.0.1'], dns: [n.name, 'localhost'] });
+    // The embedded coordinator is no node, but presents and checks certificates like one.
+    for (const n of all) await issueCert(made, { name: n.name, role: 'node', ips: [...new Set([n.address, '127.0.0.1'])], dns: [n.name, 'localhost'] });
   }
   return { ca: ca.ca, cert: join(certDir, '${HALO_NODE}.crt'), key: join(certDir, '${HALO_NODE}.key') };
 }
@@ -105,6 +107,7 @@ export async function runDemo(opts: RunDemoOptions): Promise<void> {
   const procs: Proc[] = [];
   const coordinator = start('coordinator', ['coordinator', '--config', file], join(dir, 'coordinator.log'));
   procs.push(coordinator);
+  // Any answer means it is up: without the secret it is a 401 (agents read the secret file themselves).
   await waitFor(async () => (await fetch('http://127.0.0.1:7400/')).status > 0, 15_000, 'coordinator start');
   say('  coordinator   127.0.0.1:7400');
   // The first admin credential, straight into the coordinator, saved where the CLI looks.

@@ -270,6 +270,12 @@ export const CoordinatorConfigSchema = z.discriminatedUnion('kind', [
     address: z.string().regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port').default('127.0.0.1:7400'),
     /** Where `halo coordinator` persists its state. */
     dataDir: z.string().min(1).default('.halo/coordinator'),
+    /**
+     * The shared secret every caller of the embedded coordinator presents (`halo coordinator` creates
+     * it, mode 0600, when missing). Default: `coordinator.secret` next to dataDir, i.e.
+     * `.halo/coordinator.secret`. Relative paths are relative to the config file.
+     */
+    secretFile: z.string().min(1).optional(),
   }),
   z.strictObject({
     kind: z.literal('etcd'),

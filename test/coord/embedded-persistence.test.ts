@@ -9,6 +9,8 @@ import { EmbeddedCoordinator, startCoordinatorServer, type CoordinatorServer } f
 import { parseRevision } from '../../src/domain/ids.js';
 import { eventually, expectCode } from '../support/util.js';
 
+const SECRET = 'persistence-test-secret-0123456789abcdef';
+
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'halo-coord-persist-'));
   try {
@@ -22,8 +24,8 @@ async function start(
   dataDir: string,
   extra: { compactAfterRecords?: number } = {},
 ): Promise<{ server: CoordinatorServer; coord: EmbeddedCoordinator; stop: () => Promise<void> }> {
-  const server = await startCoordinatorServer({ host: '127.0.0.1', port: 0, dataDir, ...extra });
-  const coord = new EmbeddedCoordinator({ url: server.url });
+  const server = await startCoordinatorServer({ host: '127.0.0.1', port: 0, dataDir, secret: SECRET, ...extra });
+  const coord = new EmbeddedCoordinator({ url: server.url, secret: SECRET });
   return {
     server,
     coord,
@@ -166,7 +168,7 @@ describe('embedded coordinator persistence', () => {
       const lines = (await readFile(log, 'utf8')).split('\n');
       lines[0] = '{"seq":1,"record":{"kind":"write","revision":' + String(r) + ',"chan';
       await writeFile(log, lines.join('\n'));
-      await expectCode(startCoordinatorServer({ host: '127.0.0.1', port: 0, dataDir: dir }), 'HA_INTERNAL');
+      await expectCode(startCoordinatorServer({ host: '127.0.0.1', port: 0, dataDir: dir, secret: SECRET }), 'HA_INTERNAL');
     }));
 });
 
@@ -177,7 +179,7 @@ describe('embedded coordinator client failures', () => {
       const url = a.server.url;
       await a.coord.put('/k', 'v');
       await a.stop();
-      const coord = new EmbeddedCoordinator({ url, requestTimeoutMs: 1000 });
+      const coord = new EmbeddedCoordinator({ url, requestTimeoutMs: 1000, secret: SECRET });
       try {
         await expectCode(coord.get('/k'), 'HA_COORD_UNAVAILABLE');
         await expectCode(coord.put('/k', 'v2'), 'HA_COORD_UNAVAILABLE');
@@ -187,7 +189,7 @@ describe('embedded coordinator client failures', () => {
 
         // Back on the same address: the same client works again and sees the old data.
         const port = Number(new URL(url).port);
-        const again = await startCoordinatorServer({ host: '127.0.0.1', port, dataDir: dir });
+        const again = await startCoordinatorServer({ host: '127.0.0.1', port, dataDir: dir, secret: SECRET });
         try {
           assert.equal((await coord.get('/k'))?.value, 'v');
           await coord.put('/k', 'v2');
@@ -204,11 +206,11 @@ describe('embedded coordinator client failures', () => {
     withDir(async (dir) => {
       const a = await start(dir);
       const port = Number(new URL(a.server.url).port);
-      const coord = new EmbeddedCoordinator({ url: a.server.url, requestTimeoutMs: 1000 });
+      const coord = new EmbeddedCoordinator({ url: a.server.url, requestTimeoutMs: 1000, secret: SECRET });
       try {
         await coord.put('/k', '1');
         await a.server.close();
-        const b = await startCoordinatorServer({ host: '127.0.0.1', port, dataDir: dir });
+        const b = await startCoordinatorServer({ host: '127.0.0.1', port, dataDir: dir, secret: SECRET });
         try {
           assert.equal(await coord.put('/k', '2'), 2);
           assert.equal((await coord.get('/k'))?.value, '2');
@@ -231,7 +233,7 @@ describe('embedded coordinator client failures', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const address = silent.address();
     assert.ok(typeof address === 'object' && address !== null);
-    const coord = new EmbeddedCoordinator({ url: `http://127.0.0.1:${address.port}`, requestTimeoutMs: 200 });
+    const coord = new EmbeddedCoordinator({ url: `http://127.0.0.1:${address.port}`, requestTimeoutMs: 200, secret: SECRET });
     try {
       await expectCode(coord.get('/k'), 'HA_COORD_UNAVAILABLE');
       await expectCode(coord.put('/k', 'v'), 'HA_COORD_OUTCOME_UNKNOWN');
@@ -251,7 +253,7 @@ describe('embedded coordinator client failures', () => {
     withDir(async (dir) => {
       const a = await start(dir);
       try {
-        const coord = new EmbeddedCoordinator({ url: a.server.url });
+        const coord = new EmbeddedCoordinator({ url: a.server.url, secret: SECRET });
         const it = coord.watch('/', parseRevision(0))[Symbol.asyncIterator]();
         const pending = it.next();
         await coord.close();
@@ -268,7 +270,7 @@ describe('embedded coordinator client failures', () => {
       const post = async (path: string, body: string): Promise<{ status: number; json: unknown }> => {
         const res = await fetch(`${a.server.url}${path}`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` },
           body,
         });
         return { status: res.status, json: await res.json() };

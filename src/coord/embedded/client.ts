@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { ClusterError, ErrorCodes, type ErrorCode } from '../../domain/errors.js';
 import type { LeaseId, Revision } from '../../domain/ids.js';
+import { clusterFetch, type ClientTls } from '../../security/fetch.js';
 import type {
   Compare,
   Coordinator,
@@ -24,10 +25,18 @@ import {
   TxnResponseSchema,
   WatchResponseSchema,
 } from './protocol.js';
+import { readSecretFile } from './secret.js';
 
 export interface EmbeddedCoordinatorOptions {
-  /** Base URL of the embedded coordinator server, e.g. http://127.0.0.1:2399 */
+  /** Base URL of the embedded coordinator server, e.g. http://127.0.0.1:2399 (https://… with `tls`) */
   readonly url: string;
+  /**
+   * The coordinator's shared secret, or the file holding it. A file is read at the first request
+   * (so an agent may start before the coordinator has created it) and read again after a 401.
+   */
+  readonly secret: string | { readonly file: string };
+  /** For an https:// url: the cluster CA to verify the server with, and this node's certificate. */
+  readonly tls?: ClientTls;
   /** Deadline of one request (default 5000 ms). A write that misses it is HA_COORD_OUTCOME_UNKNOWN. */
   readonly requestTimeoutMs?: number;
   /** How long the server holds a watch long-poll open when nothing changes (default 5000 ms). */
@@ -41,6 +50,9 @@ const PASSED_ON: ReadonlySet<string> = new Set<ErrorCode>([
   'HA_LEASE_LOST',
   'HA_COORD_COMPACTED',
   'HA_COORD_UNAVAILABLE',
+  'HA_UNAUTHENTICATED',
+  'HA_PERMISSION',
+  'HA_RATE_LIMITED',
 ]);
 
 /** Network failures that mean the request never reached the server. */
@@ -61,7 +73,8 @@ interface CallOpts {
 }
 
 /**
- * Coordinator client for the embedded server (HTTP/JSON over loopback, global fetch).
+ * Coordinator client for the embedded server (HTTP/JSON, or HTTPS with the cluster CA and this
+ * node's certificate). Every request carries the coordinator's shared secret.
  *
  * Failure mapping, made here and nowhere else: a request that never reached the server (connection
  * refused) or a read that failed is HA_COORD_UNAVAILABLE; a write whose answer was lost (timeout,
@@ -73,9 +86,15 @@ export class EmbeddedCoordinator implements Coordinator {
   private readonly requestTimeoutMs: number;
   private readonly watchWaitMs: number;
   private readonly closing = new AbortController();
+  private readonly secretSource: string | { readonly file: string };
+  private secret: string | undefined;
+  private readonly fetch: typeof fetch;
 
   constructor(opts: EmbeddedCoordinatorOptions) {
     this.base = opts.url.replace(/\/+$/, '');
+    this.secretSource = opts.secret;
+    if (typeof opts.secret === 'string') this.secret = opts.secret;
+    this.fetch = clusterFetch(opts.tls);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 5000;
     this.watchWaitMs = opts.watchWaitMs ?? 5000;
   }
@@ -153,6 +172,8 @@ export class EmbeddedCoordinator implements Coordinator {
   private async call<T>(path: string, body: unknown, schema: z.ZodType<T>, opts: CallOpts): Promise<T> {
     opts.signal?.throwIfAborted();
     if (this.closing.signal.aborted) throw new ClusterError('HA_COORD_UNAVAILABLE', 'coordinator client is closed');
+    // Nothing is sent without the credential; a secret file that cannot be read is the caller's error.
+    const secret = this.secret ?? (await this.readSecret());
     // One controller per request, tied to the deadline, the caller's signal and close(); listeners
     // are removed afterwards so long-lived signals do not collect one per request.
     const ac = new AbortController();
@@ -169,9 +190,9 @@ export class EmbeddedCoordinator implements Coordinator {
     let status: number;
     let text: string;
     try {
-      const res = await fetch(url, {
+      const res = await this.fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
         body: JSON.stringify(body),
         signal: ac.signal,
       });
@@ -195,12 +216,24 @@ export class EmbeddedCoordinator implements Coordinator {
     const err = ErrorBodySchema.safeParse(json);
     if (err.success && isErrorCode(err.data.code)) {
       const code = err.data.code;
+      if (code === 'HA_UNAUTHENTICATED') {
+        // The coordinator may have a new secret: read the file again next time.
+        if (typeof this.secretSource !== 'string') this.secret = undefined;
+        const from = typeof this.secretSource === 'string' ? 'the secret given' : `the secret in ${this.secretSource.file}`;
+        throw new ClusterError(code, `coordinator at ${this.base} refused ${from}: ${err.data.message}; it must be the coordinator's own secret file (copied, mode 0600)`);
+      }
       if (PASSED_ON.has(code) || (code === 'HA_COORD_OUTCOME_UNKNOWN' && opts.write)) {
         throw new ClusterError(code, err.data.message);
       }
       throw garbled(opts.write, `${url} answered ${status} ${code}: ${err.data.message}`);
     }
     throw garbled(opts.write, `${url} answered ${status}: ${text.slice(0, 200)}`);
+  }
+
+  private async readSecret(): Promise<string> {
+    if (typeof this.secretSource === 'string') return this.secretSource;
+    this.secret = await readSecretFile(this.secretSource.file, { ownerOnly: false });
+    return this.secret;
   }
 
   private lost(e: unknown, url: string, write: boolean, timedOut: boolean): ClusterError {

@@ -1,10 +1,19 @@
 import { resolve } from 'node:path';
+import type { Logger } from '../../observability/log.js';
+import { makeLogger } from '../../observability/log.js';
+import type { TlsMaterial } from '../../security/tls.js';
+import { ensureSecretFile } from './secret.js';
 import { startCoordinatorServer } from './server.js';
 
 export interface RunCoordinatorOptions {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  /** The shared secret's file; created (mode 0600) when missing, refused when group or others may access it. */
+  readonly secretFile: string;
+  /** Serve HTTPS and require client certificates signed by the cluster CA. */
+  readonly tls?: TlsMaterial;
+  readonly log?: Logger;
   /** Stops the coordinator like SIGINT/SIGTERM do. */
   readonly signal?: AbortSignal;
 }
@@ -15,8 +24,20 @@ export interface RunCoordinatorOptions {
  */
 export async function runCoordinator(opts: RunCoordinatorOptions): Promise<void> {
   const dataDir = resolve(opts.dataDir);
-  const server = await startCoordinatorServer({ host: opts.host, port: opts.port, dataDir });
-  process.stdout.write(`halo coordinator listening on ${server.url} (data: ${dataDir})\n`);
+  const secretFile = resolve(opts.secretFile);
+  const { secret, created } = await ensureSecretFile(secretFile);
+  const log = opts.log ?? makeLogger({ name: 'halo-coordinator' });
+  const server = await startCoordinatorServer({
+    host: opts.host,
+    port: opts.port,
+    dataDir,
+    secret,
+    log,
+    ...(opts.tls === undefined ? {} : { tls: opts.tls }),
+  });
+  process.stdout.write(
+    `halo coordinator listening on ${server.url} (data: ${dataDir}; secret: ${secretFile}${created ? ', created now' : ''}${opts.tls === undefined ? '' : '; TLS with client certificates'})\n`,
+  );
   await new Promise<void>((done) => {
     const stop = (): void => {
       process.removeListener('SIGINT', stop);
