@@ -107,11 +107,18 @@ export async function runDemo(opts: RunDemoOptions): Promise<void> {
   const procs: Proc[] = [];
   const coordinator = start('coordinator', ['coordinator', '--config', file], join(dir, 'coordinator.log'));
   procs.push(coordinator);
-  // Any answer means it is up: without the secret it is a 401 (agents read the secret file themselves).
-  await waitFor(async () => (await fetch('http://127.0.0.1:7400/')).status > 0, 15_000, 'coordinator start');
-  say('  coordinator   127.0.0.1:7400');
-  // The first admin credential, straight into the coordinator, saved where the CLI looks.
-  const admin = await bootstrapToken(file, { name: 'demo-admin', role: 'admin', tenants: null, groups: null, expiresAt: null }, Date.now());
+  // The coordinator is up when it takes the cluster's first admin credential (made straight in it).
+  let admin: { token: string } | undefined;
+  await waitFor(
+    async () => {
+      admin = await bootstrapToken(file, { name: 'demo-admin', role: 'admin', tenants: null, groups: null, expiresAt: null }, Date.now());
+      return true;
+    },
+    15_000,
+    'coordinator start',
+  );
+  if (admin === undefined) throw new ClusterError('HA_INTERNAL', 'no admin token was made');
+  say('  coordinator   https://127.0.0.1:7400');
   const credFile = process.env['HALO_CREDENTIALS'] || defaultCredentialsPath(process.env) || join(dir, 'credentials.json');
   writeCredentials(credFile, { api: nodes.map((n) => n.api), token: admin.token, ca: tls.ca });
   const api = clusterFetch({ ca: readFileSync(tls.ca, 'utf8') });
