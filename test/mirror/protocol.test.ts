@@ -7,10 +7,12 @@ import { MirrorClient } from '../../src/mirror/client.js';
 import { encodeFrame, FrameDecoder, type Op } from '../../src/mirror/protocol.js';
 import { MirrorReceiver, type ReceiverEvent } from '../../src/mirror/receiver.js';
 import { encodeJournal, Replica } from '../../src/mirror/replica.js';
+import { testCerts, tlsOf } from '../support/certs.js';
 import { eventually, expectCode } from '../support/util.js';
 import { portBlock, tempDir } from './helpers.js';
 
 const port = portBlock(0);
+const certs = await testCerts(['n1', 'n2', 'sb']);
 
 describe('mirror frames', () => {
   test('a frame split at every byte boundary decodes to the same header and payload', () => {
@@ -135,10 +137,10 @@ describe('Replica', () => {
   test('paths escaping the directory are refused by the schema', async (t) => {
     const root = tempDir(t);
     const p = port();
-    const rcv = new MirrorReceiver({ dir: join(root, 'data'), metaDir: join(root, 'meta'), host: '127.0.0.1', port: p });
+    const rcv = new MirrorReceiver({ dir: join(root, 'data'), metaDir: join(root, 'meta'), host: '127.0.0.1', port: p, tls: tlsOf(certs, 'sb') });
     await rcv.start();
     t.after(() => rcv.stop());
-    const c = await MirrorClient.open('127.0.0.1', p, 1);
+    const c = await MirrorClient.open('127.0.0.1', p, 1, { tls: tlsOf(certs, 'n1') });
     t.after(() => c.close());
     await c.request({ kind: 'hello', group: 'g', source: 'n1' });
     await expectCode(c.request({ kind: 'batch', ops: [{ op: 'write', path: '../evil', offset: 0, len: 1 }] }, [Buffer.from('x')]), 'HA_MIRROR_PROTOCOL');
@@ -146,15 +148,15 @@ describe('Replica', () => {
   });
 });
 
-describe('MirrorReceiver over TCP', () => {
+describe('MirrorReceiver over TLS', () => {
   test('hello returns the manifest; batches are acknowledged once durable; a newer epoch fences the old sender', async (t) => {
     const root = tempDir(t);
     const p = port();
     const events: ReceiverEvent[] = [];
-    const rcv = new MirrorReceiver({ dir: join(root, 'data'), metaDir: join(root, 'meta'), host: '127.0.0.1', port: p, onEvent: (e) => events.push(e) });
+    const rcv = new MirrorReceiver({ dir: join(root, 'data'), metaDir: join(root, 'meta'), host: '127.0.0.1', port: p, tls: tlsOf(certs, 'sb'), onEvent: (e) => events.push(e) });
     await rcv.start();
     t.after(() => rcv.stop());
-    const old = await MirrorClient.open('127.0.0.1', p, 3);
+    const old = await MirrorClient.open('127.0.0.1', p, 3, { tls: tlsOf(certs, 'n1') });
     t.after(() => old.close());
     const w = await old.request({ kind: 'hello', group: 'g', source: 'n1' });
     assert.equal(w.kind, 'welcome');
@@ -164,13 +166,13 @@ describe('MirrorReceiver over TCP', () => {
     // Acknowledged once durable in the journal; applied right after.
     await eventually(() => existsSync(join(root, 'data/log')) && readFileSync(join(root, 'data/log'), 'utf8') === 'rec1', { timeoutMs: 2000, what: 'batch applied' });
 
-    const next = await MirrorClient.open('127.0.0.1', p, 4);
+    const next = await MirrorClient.open('127.0.0.1', p, 4, { tls: tlsOf(certs, 'n2') });
     t.after(() => next.close());
     const w2 = await next.request({ kind: 'hello', group: 'g', source: 'n2' });
     assert.deepEqual(w2.kind === 'welcome' ? w2.manifest.map((e) => [e.path, e.size]) : null, [['log', 4]]);
     // The old active (epoch 3) is now refused, whether on its old connection or a new one.
     await assert.rejects(old.request({ kind: 'batch', ops: [{ op: 'write', path: 'log', offset: 4, len: 4 }] }, [Buffer.from('rec2')]));
-    const again = await MirrorClient.open('127.0.0.1', p, 3);
+    const again = await MirrorClient.open('127.0.0.1', p, 3, { tls: tlsOf(certs, 'n1') });
     t.after(() => again.close());
     await expectCode(again.request({ kind: 'hello', group: 'g', source: 'n1' }), 'HA_MIRROR_STALE_EPOCH');
     assert.equal(readFileSync(join(root, 'data/log'), 'utf8'), 'rec1');
