@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isClusterError } from '../../src/domain/errors.js';
@@ -63,6 +63,45 @@ describe('Replica', () => {
     await r.applyBatch(1, [{ op: 'unlink', path: 'b/g' }, { op: 'rmdir', path: 'a' }], Buffer.alloc(0));
     assert.ok(!existsSync(join(root, 'data/b/g')));
     assert.ok(!existsSync(join(root, 'data/a')));
+    await r.close();
+  });
+
+  test('never goes through a symlink or a file: batches that would are refused before they are journaled', async (t) => {
+    const root = tempDir(t);
+    const outside = join(root, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'z'), 'outside');
+    const r = new Replica({ dir: join(root, 'data'), metaDir: join(root, 'meta') });
+    await r.open();
+    await r.beginSession(1);
+    await r.applyBatch(1, [{ op: 'symlink', path: 'ln', target: outside }, { op: 'symlink', path: 'lnf', target: join(outside, 'z') }, { op: 'create', path: 'f', mode: 0o644 }], Buffer.alloc(0));
+    const journal = readFileSync(join(root, 'meta', 'journal'));
+    const refused: [string, Op[], string][] = [
+      ['write through a symlink', [{ op: 'write', path: 'ln/x', offset: 0, len: 1 }], 'x'],
+      ['symlink then write through it, one batch', [{ op: 'symlink', path: 'a', target: outside }, { op: 'write', path: 'a/y', offset: 0, len: 1 }], 'y'],
+      ['mkdir through a symlink', [{ op: 'mkdir', path: 'ln/d/e', mode: 0o755 }], ''],
+      ['unlink through a symlink', [{ op: 'unlink', path: 'ln/z' }], ''],
+      ['rmdir through a symlink', [{ op: 'rmdir', path: 'ln/z' }], ''],
+      ['meta through a symlink', [{ op: 'meta', path: 'ln/z', mode: 0o777, mtimeMs: 0 }], ''],
+      ['rename into a symlinked directory', [{ op: 'rename', from: 'f', to: 'ln/f' }], ''],
+      ['rename out of a symlinked directory', [{ op: 'rename', from: 'ln/z', to: 'stolen' }], ''],
+      ['write to a symlink', [{ op: 'write', path: 'lnf', offset: 0, len: 1 }], 'w'],
+      ['truncate a symlink', [{ op: 'truncate', path: 'lnf', size: 0 }], ''],
+      ['a file as a directory', [{ op: 'write', path: 'f/x', offset: 0, len: 1 }], 'x'],
+      ['a rename of nothing', [{ op: 'rename', from: 'nothing', to: 'g' }], ''],
+    ];
+    for (const [what, ops, data] of refused) {
+      await expectCode(r.applyBatch(1, ops, Buffer.from(data)), 'HA_MIRROR_PROTOCOL').catch((e: unknown) => assert.fail(`${what}: ${String(e)}`));
+    }
+    assert.deepEqual(readdirSync(outside), ['z']);
+    assert.equal(readFileSync(join(outside, 'z'), 'utf8'), 'outside');
+    assert.ok(readFileSync(join(root, 'meta', 'journal')).equals(journal), 'nothing was journaled');
+    assert.deepEqual(await r.sums('ln/z'), { size: -1, sums: [] }, 'no checksums of a file outside');
+    assert.deepEqual(await r.sums('lnf'), { size: -1, sums: [] });
+    // Replacing the symlink by a directory in one batch is fine.
+    await r.applyBatch(1, [{ op: 'unlink', path: 'ln' }, { op: 'mkdir', path: 'ln', mode: 0o755 }, { op: 'write', path: 'ln/x', offset: 0, len: 1 }], Buffer.from('x'));
+    assert.equal(readFileSync(join(root, 'data', 'ln', 'x'), 'utf8'), 'x');
+    assert.deepEqual(readdirSync(outside), ['z']);
     await r.close();
   });
 
