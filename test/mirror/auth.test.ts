@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ConnectionOptions } from 'node:tls';
 import { describe, test, type TestContext } from 'node:test';
@@ -7,6 +7,7 @@ import { MirrorClient } from '../../src/mirror/client.js';
 import { encodeFrame } from '../../src/mirror/protocol.js';
 import { MirrorReceiver, type ReceiverEvent } from '../../src/mirror/receiver.js';
 import { MirrorSource } from '../../src/mirror/source.js';
+import { SyncSocketServer } from '../../src/mirror/sync-socket.js';
 import { testCerts, tlsOf } from '../support/certs.js';
 import { eventually, expectCode } from '../support/util.js';
 import { portBlock, tempDir, treeOf } from './helpers.js';
@@ -94,6 +95,17 @@ describe('mirror link authentication', { timeout: 30_000 }, () => {
     s.start();
     t.after(() => s.stop());
     await eventually(() => JSON.stringify(treeOf(sb.data)) === JSON.stringify(treeOf(src)), { timeoutMs: 10_000, what: 'synced after the refusals' });
+  });
+
+  test('the fsync socket of sync mode is owner-only (0600)', async (t) => {
+    const root = tempDir(t);
+    const old = process.umask(0);
+    t.after(() => process.umask(old));
+    const srv = new SyncSocketServer(join(root, 'm', 'fsync.sock'), async () => []);
+    await srv.start();
+    t.after(() => srv.stop());
+    assert.equal(statSync(join(root, 'm', 'fsync.sock')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(root, 'm')).mode & 0o777, 0o700);
   });
 
   test('a node cannot open a session in another node\'s name', async (t) => {
