@@ -7,16 +7,22 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MirrorSource } from '../src/mirror/source.js';
 import { ensureFsyncShim, SyncSocketServer } from '../src/mirror/sync-socket.js';
+import type { TlsMaterial } from '../src/security/tls.js';
+import { testCerts, tlsOf, type TestCerts } from '../test/support/certs.js';
 import { summarize, type Summary, type TableRow } from './stats.js';
 
 /**
  * Mirror figures on this machine (loopback TCP, one disk for both sides; the standby runs in its
- * own process, bench/mirror-standby.ts, as it would on its own node):
+ * own process, bench/mirror-standby.ts, as it would on its own node). The link is TLS, as in
+ * production (certificates of test/support/certs.ts):
  *  - async throughput of the initial sync vs a plain local copy (copyFile + fsync) of the same data;
+ *  - the same initial sync over the TLS link and over an unencrypted link (a benchmark-only
+ *    option), twice each in alternation, and the ratio of the best runs;
+ *  - sync-mode fsync latency over the TLS link and over the unencrypted one;
  *  - sync-mode fsync latency through the shim vs a local fsync (4 KiB appends);
  *  - async lag at a sustained 50 MB/s (write -> standby file holds it, polled every 2 ms);
  *  - resync of a data set with 1 % of its blocks changed while the standby was away.
- * Ports 33900-33909. HALO_BENCH_MIRROR_MB sets the data size (default 256; the issue's 1 GB
+ * Ports 33900-33909 (33904-33905: the unencrypted runs). HALO_BENCH_MIRROR_MB sets the data size (default 256; the issue's 1 GB
  * resync fits this machine's disk, but takes minutes of a shared 2-core box).
  */
 
@@ -27,6 +33,8 @@ const STANDBY = fileURLToPath(new URL('./mirror-standby.js', import.meta.url));
 export interface MirrorBenchResult {
   readonly dataMb: number;
   readonly throughput: { readonly localMbPerS: number; readonly mirrorMbPerS: number; readonly ratio: number };
+  /** Initial sync over TLS vs the unencrypted link: every run (MB/s) and best TLS / best plain. */
+  readonly tls: { readonly tlsMbPerS: readonly number[]; readonly plainMbPerS: readonly number[]; readonly ratio: number; readonly plainSyncMs: Summary };
   readonly fsync: { readonly localMs: Summary; readonly syncMs: Summary; readonly ratioP50: number; readonly ratioP99: number; readonly rttMs: Summary };
   readonly lag: { readonly targetMbPerS: number; readonly achievedMbPerS: number; readonly lagMs: Summary };
   readonly resync: { readonly dataMb: number; readonly changedPercent: number; readonly ms: number; readonly bytesSent: number };
@@ -72,14 +80,14 @@ interface Standby {
 const running = new Set<ChildProcess>();
 
 /** A standby in its own process (bench/mirror-standby.ts) for `<root>/<name>-data`. */
-function standbyProcess(root: string, name: string, port: number): Standby {
+function standbyProcess(root: string, name: string, port: number, certs: TestCerts, link: 'tls' | 'plain' = 'tls'): Standby {
   const dir = join(root, `${name}-data`);
   let proc: ChildProcess | null = null;
   let out = '';
   return {
     dir,
     async start() {
-      const p = spawn(process.execPath, [STANDBY, dir, join(root, `${name}-meta`), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const p = spawn(process.execPath, [STANDBY, dir, join(root, `${name}-meta`), String(port), link, certs.ca, certs.certs[name]?.cert ?? '', certs.certs[name]?.key ?? ''], { stdio: ['ignore', 'pipe', 'inherit'] });
       proc = p;
       running.add(p);
       p.once('close', () => running.delete(p));
@@ -113,15 +121,17 @@ async function runWriter(args: readonly string[], env: Record<string, string>): 
 export async function benchMirror(log: (s: string) => void): Promise<{ result: MirrorBenchResult; rows: TableRow[] }> {
   const mb = Number(process.env['HALO_BENCH_MIRROR_MB'] ?? '256');
   const root = mkdtempSync(join(tmpdir(), 'halo-bench-mirror-'));
+  const certs = await testCerts(['n1', 'a', 'b', 'c', 'p']);
+  const tls: TlsMaterial = tlsOf(certs, 'n1');
   try {
     // 1. Throughput: initial sync of `mb` MB vs local copy.
     const src = join(root, 'src');
     makeData(src, mb);
     const localMs = await localCopy(src, join(root, 'copy'));
     rmSync(join(root, 'copy'), { recursive: true, force: true });
-    const a = standbyProcess(root, 'a', PORT);
+    const a = standbyProcess(root, 'a', PORT, certs);
     await a.start();
-    const s1 = new MirrorSource({ dir: src, group: 'b', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 'a', host: '127.0.0.1', port: PORT }] });
+    const s1 = new MirrorSource({ dir: src, group: 'b', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 'a', host: '127.0.0.1', port: PORT }], tls });
     const t0 = performance.now();
     s1.start();
     await until(() => s1.status()[0]?.inSync === true, 600_000, 'initial sync');
@@ -141,7 +151,7 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
       writeSync(fd, randomBytes(512), 0, 512, ((i * 104_729) % 64) * 65_536);
       closeSync(fd);
     }
-    const a2 = standbyProcess(root, 'a', PORT);
+    const a2 = standbyProcess(root, 'a', PORT, certs);
     await a2.start();
     const r0 = performance.now();
     await until(() => s1.status()[0]?.inSync === true, 600_000, 'resync');
@@ -149,8 +159,29 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     await s1.stop();
     const resync = { dataMb: mb, changedPercent: round((changes / blocks) * 100), ms: Math.round(resyncMs), bytesSent: await a2.stop() };
     log(`  resync ${mb} MB with ${resync.changedPercent} % of blocks changed: ${resync.ms} ms, ${resync.bytesSent} bytes sent`);
-    rmSync(src, { recursive: true, force: true });
     rmSync(join(root, 'a-data'), { recursive: true, force: true });
+    rmSync(join(root, 'a-meta'), { recursive: true, force: true });
+
+    // 1b. What TLS costs: the same initial sync over TLS and over the unencrypted link, alternating.
+    const tlsRuns: number[] = [];
+    const plainRuns: number[] = [];
+    for (const link of ['tls', 'plain', 'tls', 'plain'] as const) {
+      const sb = standbyProcess(root, 'p', PORT + 4, certs, link);
+      await sb.start();
+      const s = new MirrorSource({ dir: src, group: 'b', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 'p', host: '127.0.0.1', port: PORT + 4 }], tls, unencryptedForBenchmark: link === 'plain' });
+      const t = performance.now();
+      s.start();
+      await until(() => s.status()[0]?.inSync === true, 600_000, `initial sync (${link})`);
+      const mbPerS = round(mb / ((performance.now() - t) / 1000));
+      await s.stop();
+      await sb.stop();
+      (link === 'tls' ? tlsRuns : plainRuns).push(mbPerS);
+      rmSync(join(root, 'p-data'), { recursive: true, force: true });
+      rmSync(join(root, 'p-meta'), { recursive: true, force: true });
+    }
+    const tlsRatio = round(Math.max(...tlsRuns) / Math.max(...plainRuns));
+    log(`  initial sync over TLS ${tlsRuns.join(', ')} MB/s, unencrypted ${plainRuns.join(', ')} MB/s: TLS / plain = ${tlsRatio}`);
+    rmSync(src, { recursive: true, force: true });
 
     // 2. Sync fsync latency through the shim vs local fsync.
     const shim = await ensureFsyncShim(join(root, 'shim'));
@@ -159,9 +190,9 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     const localLat = await runWriter([join(localDir, 'log'), '1000', '4096'], {});
     const sdir = join(root, 'sync-src');
     mkdirSync(sdir, { recursive: true });
-    const b = standbyProcess(root, 'b', PORT + 1);
+    const b = standbyProcess(root, 'b', PORT + 1, certs);
     await b.start();
-    const s2 = new MirrorSource({ dir: sdir, group: 'b', node: 'n1', epoch: 1, mode: 'sync', standbys: [{ name: 'b', host: '127.0.0.1', port: PORT + 1 }], scanIntervalMs: 1000 });
+    const s2 = new MirrorSource({ dir: sdir, group: 'b', node: 'n1', epoch: 1, mode: 'sync', standbys: [{ name: 'b', host: '127.0.0.1', port: PORT + 1 }], tls, scanIntervalMs: 1000 });
     const sock = new SyncSocketServer(join(root, 'fsync.sock'), async (p) => await s2.syncPath(p));
     await sock.start();
     s2.start();
@@ -171,17 +202,32 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     await sock.stop();
     await s2.stop();
     await b.stop();
+    // The same over the unencrypted link.
+    const pdir = join(root, 'plain-sync-src');
+    mkdirSync(pdir, { recursive: true });
+    const bp = standbyProcess(root, 'p', PORT + 5, certs, 'plain');
+    await bp.start();
+    const s2p = new MirrorSource({ dir: pdir, group: 'b', node: 'n1', epoch: 1, mode: 'sync', standbys: [{ name: 'p', host: '127.0.0.1', port: PORT + 5 }], tls, unencryptedForBenchmark: true, scanIntervalMs: 1000 });
+    const sockp = new SyncSocketServer(join(root, 'fsync-plain.sock'), async (p) => await s2p.syncPath(p));
+    await sockp.start();
+    s2p.start();
+    await until(() => s2p.status()[0]?.inSync === true, 10_000, 'unencrypted sync standby in sync');
+    const plainLat = await runWriter([join(pdir, 'log'), '1000', '4096'], { LD_PRELOAD: shim, HALO_MIRROR_DIR: pdir, HALO_MIRROR_SOCKET: join(root, 'fsync-plain.sock') });
+    await sockp.stop();
+    await s2p.stop();
+    await bp.stop();
+    const plainSyncMs = summarize(plainLat);
     const fl = summarize(localLat);
     const fs = summarize(syncLat);
     const fsync = { localMs: fl, syncMs: fs, ratioP50: round((fs.p50 ?? 0) / (fl.p50 ?? 1)), ratioP99: round((fs.p99 ?? 0) / (fl.p99 ?? 1)), rttMs: summarize(rtt) };
-    log(`  fsync 4 KiB: local p50 ${fl.p50} p99 ${fl.p99} ms; sync p50 ${fs.p50} p99 ${fs.p99} ms; loopback RTT p50 ${fsync.rttMs.p50} ms`);
+    log(`  fsync 4 KiB: local p50 ${fl.p50} p99 ${fl.p99} ms; sync p50 ${fs.p50} p99 ${fs.p99} ms (unencrypted link: p50 ${plainSyncMs.p50} p99 ${plainSyncMs.p99} ms); loopback RTT p50 ${fsync.rttMs.p50} ms`);
 
     // 3. Async lag at 50 MB/s for 10 s.
     const ldir = join(root, 'lag-src');
     mkdirSync(ldir, { recursive: true });
-    const c = standbyProcess(root, 'c', PORT + 3);
+    const c = standbyProcess(root, 'c', PORT + 3, certs);
     await c.start();
-    const s3 = new MirrorSource({ dir: ldir, group: 'b', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 'c', host: '127.0.0.1', port: PORT + 3 }], scanIntervalMs: 20 });
+    const s3 = new MirrorSource({ dir: ldir, group: 'b', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 'c', host: '127.0.0.1', port: PORT + 3 }], tls, scanIntervalMs: 20 });
     s3.start();
     await until(() => s3.status()[0]?.inSync === true, 10_000, 'lag standby in sync');
     const lag = await measureLag(ldir, c.dir, 50, 10_000);
@@ -189,12 +235,14 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     await c.stop();
     log(`  async lag at ${lag.achievedMbPerS} MB/s: p50 ${lag.lagMs.p50} p99 ${lag.lagMs.p99} ms`);
 
-    const result: MirrorBenchResult = { dataMb: mb, throughput, fsync, lag, resync };
+    const result: MirrorBenchResult = { dataMb: mb, throughput, tls: { tlsMbPerS: tlsRuns, plainMbPerS: plainRuns, ratio: tlsRatio, plainSyncMs }, fsync, lag, resync };
     const rows: TableRow[] = [
       { label: `mirror: local copy of ${mb} MB`, unit: 'MB/s', summary: null, value: throughput.localMbPerS },
       { label: '   async initial sync, same data', unit: 'MB/s', summary: null, value: throughput.mirrorMbPerS, target: `>= ${round(throughput.localMbPerS * 0.8)} (80 %)` },
+      { label: '   initial sync, TLS / unencrypted link (best of 2 each)', unit: 'ratio', summary: null, value: tlsRatio, target: '>= 0.9' },
       { label: '   local fsync, 4 KiB append', unit: 'ms', summary: fl },
       { label: '   sync-mode fsync (shim), 4 KiB append', unit: 'ms', summary: fs, target: `<= 1.5x local + RTT` },
+      { label: '   same, unencrypted link', unit: 'ms', summary: plainSyncMs },
       { label: `   async lag at ${lag.achievedMbPerS} MB/s`, unit: 'ms', summary: lag.lagMs, target: 'p99 <= 100' },
       { label: `   resync ${mb} MB, ${resync.changedPercent} % changed`, unit: 'ms', summary: null, value: resync.ms },
     ];

@@ -11,6 +11,7 @@ import { MirrorSyncRecordSchema, type MirrorSyncRecord } from '../domain/state.j
 import { appendEvent } from '../observability/events.js';
 import { ensureFsyncShim } from '../mirror/sync-socket.js';
 import { MirrorAgent } from '../resources/mirror/agent.js';
+import type { TlsMaterial } from '../security/tls.js';
 
 export interface MirrorServiceDeps {
   readonly config: HaloConfig;
@@ -21,6 +22,12 @@ export interface MirrorServiceDeps {
   readonly log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   /** Per-node placeholders (`${HALO_NODE}`, `${HALO_NODE_ADDRESS}`) expanded in a mirror's `path`. */
   readonly vars?: Readonly<Record<string, string>>;
+  /**
+   * The node's TLS identity (security.tls), which every mirror link authenticates with. Undefined
+   * only for a config without mirrors: the config schema requires security.tls for a group with a
+   * mirror, and a mirror without it is refused here.
+   */
+  readonly tls: TlsMaterial | undefined;
 }
 
 /**
@@ -46,6 +53,10 @@ export class MirrorService {
     if (!group) throw new ClusterError('HA_INTERNAL', `mirror resource "${r.name}" belongs to no group`);
     const existing = this.agents.get(`${group.name}/${r.name}`);
     if (existing) return existing;
+    const tls = this.deps.tls;
+    if (tls === undefined) {
+      throw new ClusterError('HA_CONFIG_INVALID', `mirror "${group.name}/${r.name}" needs security.tls: the mirror link is mutually authenticated with the cluster's certificates (create them with "halo certs")`);
+    }
     const self = cfg.nodes.find((n) => n.name === this.deps.node);
     const peers = candidateNodes(cfg, group)
       .filter((n) => n !== this.deps.node)
@@ -58,12 +69,15 @@ export class MirrorService {
       address: self?.address ?? '127.0.0.1',
       peers,
       metaDir: join(this.deps.stateDir, group.name, r.name),
+      tls,
       publish: async (rec) => await this.publish(key, rec),
       onEvent: (e) => {
         if (e.kind === 'quarantined') {
           this.event(group.name, r, 'mirror-quarantined', `${e.paths.length} divergent file(s) of ${r.path} set aside in ${e.dir} before resync at epoch ${e.epoch}: ${e.paths.slice(0, 10).join(', ')}${e.paths.length > 10 ? ', ...' : ''}`, e.epoch);
         } else if (e.kind === 'in-sync' && !e.inSync) {
           this.event(group.name, r, 'mirror-out-of-sync', `standby ${e.standby} left the in-sync set of ${r.path}`, null);
+        } else if (e.kind === 'unauthenticated') {
+          this.deps.log.warn({ group: group.name, resource: r.name, peer: e.address }, `mirror connection refused before any frame: ${e.reason}`);
         } else if (e.kind === 'link-down') {
           this.deps.log.warn({ group: group.name, resource: r.name, standby: e.standby, code: e.code }, `mirror link down: ${e.message}`);
         } else if (e.kind === 'link-up' || e.kind === 'resynced' || e.kind === 'in-sync' || e.kind === 'session' || e.kind === 'refused') {

@@ -373,6 +373,13 @@ export const HaloConfigSchema = z
       g.resources.forEach((r, ri) => {
         if (resNames.has(r.name)) ctx.addIssue({ code: 'custom', path: ['groups', gi, 'resources', ri, 'name'], message: `duplicate resource name "${r.name}" in group "${g.name}"` });
         resNames.add(r.name);
+        if (r.type === 'mirror' && cfg.security.tls === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['groups', gi, 'resources', ri],
+            message: `mirror "${r.name}" requires security.tls (ca, cert, key): the mirror link is mutually authenticated with the cluster's certificates; create them with "halo certs"`,
+          });
+        }
       });
       if (g.recovery.backoffMaxMs < g.recovery.backoffInitialMs) {
         ctx.addIssue({ code: 'custom', path: ['groups', gi, 'recovery', 'backoffMaxMs'], message: 'must be at least backoffInitialMs' });

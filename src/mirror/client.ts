@@ -1,10 +1,24 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { ClusterError } from '../domain/errors.js';
+import type { TlsMaterial } from '../security/tls.js';
+import { connectLink } from './link.js';
 import { encodeFrame, FrameDecoder, parseWith, ResponseSchema, writeFrame, type Request, type Response } from './protocol.js';
 
 type Pending = { readonly resolve: (r: Response) => void; readonly reject: (e: unknown) => void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type RequestBody = DistributiveOmit<Request, 'id' | 'epoch'>;
+
+export interface MirrorClientOptions {
+  /** This node's TLS identity (the cluster CA, its certificate and key). */
+  readonly tls: TlsMaterial;
+  /** Node name the standby's certificate must carry (CN). */
+  readonly peer?: string;
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+  readonly answerTimeoutMs?: number;
+  /** Benchmarks only: see link.ts. */
+  readonly unencryptedForBenchmark?: boolean;
+}
 
 /**
  * The active's end of one replication connection: pipelined requests, responses matched in
@@ -35,28 +49,21 @@ export class MirrorClient {
   }
 
   /**
-   * Connects within `timeoutMs` (default 3000). `answerTimeoutMs` (default 30000): a peer that
-   * accepted the connection but does not answer a request in time (a stuck standby, a connection
-   * whose other end is gone without a reset) fails the connection instead of holding the link.
+   * Connects within `timeoutMs` (default 3000), over TLS with the node's certificate (see link.ts);
+   * `peer`: the standby's node name, which its certificate must carry. `answerTimeoutMs` (default
+   * 30000): a peer that accepted the connection but does not answer a request in time (a stuck
+   * standby, a connection whose other end is gone without a reset) fails the connection instead of
+   * holding the link.
    */
-  static async open(host: string, port: number, epoch: number, opts: { signal?: AbortSignal; timeoutMs?: number; answerTimeoutMs?: number } = {}): Promise<MirrorClient> {
+  static async open(host: string, port: number, epoch: number, opts: MirrorClientOptions): Promise<MirrorClient> {
     const signal = AbortSignal.any([...(opts.signal ? [opts.signal] : []), AbortSignal.timeout(opts.timeoutMs ?? 3000)]);
-    const sock = await new Promise<Socket>((resolve, reject) => {
-      const s = connect({ host, port });
-      const onAbort = (): void => {
-        s.destroy();
-        reject(new ClusterError('HA_MIRROR_UNAVAILABLE', `could not connect to mirror peer ${host}:${port} in time`));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      s.once('connect', () => {
-        signal.removeEventListener('abort', onAbort);
-        s.removeAllListeners('error');
-        resolve(s);
-      });
-      s.once('error', (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(new ClusterError('HA_MIRROR_UNAVAILABLE', `could not connect to mirror peer ${host}:${port}: ${e.message}`, { cause: e }));
-      });
+    const sock = await connectLink({
+      host,
+      port,
+      tls: opts.tls,
+      signal,
+      ...(opts.peer !== undefined ? { peer: opts.peer } : {}),
+      ...(opts.unencryptedForBenchmark === true ? { unencryptedForBenchmark: true } : {}),
     });
     sock.setNoDelay(true);
     return new MirrorClient(sock, epoch, opts.answerTimeoutMs ?? 30_000);

@@ -1,5 +1,7 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { ClusterError, isClusterError } from '../domain/errors.js';
+import type { TlsMaterial } from '../security/tls.js';
+import { listenLink } from './link.js';
 import { encodeFrame, FrameDecoder, parseWith, RequestSchema, writeFrame, type Request, type Response } from './protocol.js';
 import { Replica, type ReplicaOptions } from './replica.js';
 
@@ -8,11 +10,20 @@ export type ReceiverEvent =
   | { readonly kind: 'session'; readonly source: string; readonly epoch: number }
   | { readonly kind: 'quarantined'; readonly epoch: number; readonly dir: string; readonly paths: readonly string[] }
   | { readonly kind: 'refused'; readonly code: string; readonly message: string }
+  /** A connection closed before any frame was read: no valid node certificate of the cluster CA. */
+  | { readonly kind: 'unauthenticated'; readonly address: string; readonly reason: string }
   | { readonly kind: 'resynced'; readonly epoch: number };
 
 export interface ReceiverOptions extends ReplicaOptions {
   readonly host: string;
   readonly port: number;
+  /**
+   * This node's TLS identity. Only peers presenting a node certificate (OU=node) of the same CA
+   * get to send frames, and a session's `hello` must name the node of that certificate.
+   */
+  readonly tls: TlsMaterial;
+  /** Benchmarks only (bench/mirror.ts): a plain TCP listener without authentication, see link.ts. Never set by the agent. */
+  readonly unencryptedForBenchmark?: boolean;
   readonly onEvent?: (e: ReceiverEvent) => void;
 }
 
@@ -36,6 +47,7 @@ export class MirrorReceiver {
   readonly replica: Replica;
   private server: Server | null = null;
   private current: Socket | null = null;
+  private readonly sockets = new Set<Socket>();
   private source: string | null = null;
   private lastUpdateAt: number | null = null;
   private batches = 0;
@@ -49,13 +61,18 @@ export class MirrorReceiver {
 
   async start(): Promise<void> {
     await this.replica.open();
-    const srv = createServer((sock) => this.serve(sock));
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(this.opts.port, this.opts.host, () => {
-        srv.off('error', reject);
-        resolve();
-      });
+    const srv = await listenLink({
+      host: this.opts.host,
+      port: this.opts.port,
+      tls: this.opts.tls,
+      ...(this.opts.unencryptedForBenchmark === true ? { unencryptedForBenchmark: true } : {}),
+      onPeer: (sock, peer) => this.serve(sock, peer),
+      onRefused: (r) => this.opts.onEvent?.({ kind: 'unauthenticated', address: r.address, reason: r.reason }),
+    });
+    // Every connection, also one still in its handshake, ends with stop().
+    srv.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
     });
     this.server = srv;
   }
@@ -64,6 +81,7 @@ export class MirrorReceiver {
     const srv = this.server;
     this.server = null;
     this.current?.destroy();
+    for (const s of this.sockets) s.destroy();
     if (srv) await new Promise<void>((resolve) => srv.close(() => resolve()));
     await this.chain.catch(() => undefined);
     await this.replica.close();
@@ -81,7 +99,8 @@ export class MirrorReceiver {
     };
   }
 
-  private serve(sock: Socket): void {
+  /** `peer`: the node named by the peer's certificate (null only on an unencrypted benchmark link). */
+  private serve(sock: Socket, peer: string | null): void {
     sock.setNoDelay(true);
     const dec = new FrameDecoder();
     let inSession = false;
@@ -102,6 +121,8 @@ export class MirrorReceiver {
       }
       switch (req.kind) {
         case 'hello': {
+          // The certificate says which node this is: it cannot open a session in another's name.
+          if (peer !== null && req.source !== peer) throw new ClusterError('HA_MIRROR_PROTOCOL', `hello from "${req.source}" on a connection authenticated as node "${peer}"`);
           await this.replica.beginSession(req.epoch);
           if (this.current && this.current !== sock) this.current.destroy();
           this.current = sock;

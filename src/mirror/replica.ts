@@ -152,7 +152,10 @@ export class Replica {
     return [...m.values()].map(({ path, type, size, mode, mtimeMs, target }) => (target === undefined ? { path, type, size, mode, mtimeMs } : { path, type, size, mode, mtimeMs, target }));
   }
 
+  /** Block checksums of a regular file; size -1 when the path is no regular file reached through real directories. */
   async sums(path: string): Promise<{ size: number; sums: string[] }> {
+    const k = await new BatchView(this.opts.dir).kind(path);
+    if (k !== 'file' || (await new BatchView(this.opts.dir).badParent(path)) !== null) return { size: -1, sums: [] };
     return await fileSums(join(this.opts.dir, path));
   }
 
@@ -165,6 +168,9 @@ export class Replica {
     if (ops.length > 1 && ops.some((o) => o.op === 'rename')) throw new ClusterError('HA_MIRROR_PROTOCOL', 'a rename must be the only op of its batch');
     const need = ops.reduce((a, o) => a + (o.op === 'write' ? o.len : 0), 0);
     if (need !== payload.length) throw new ClusterError('HA_MIRROR_PROTOCOL', `batch writes ${need} bytes but carries ${payload.length}`);
+    // Before anything is journaled or acknowledged: a batch that could not be applied as a whole
+    // (or would reach outside the directory) is refused, and never replayed at open().
+    await checkBatch(this.opts.dir, ops);
     const quarantined = await this.quarantineFor(ops);
     const result: ApplyResult = { quarantined, quarantineDir: quarantined.length > 0 ? this.quarantineDir : null };
     await this.writeJournal(ops, payload);
@@ -251,71 +257,89 @@ export class Replica {
       }
     };
     let pos = 0;
+    // Defence in depth (checkBatch refused such batches already): never follow a symlink, or
+    // anything but a directory, in the middle of a path. On replay the op is skipped (a journal
+    // of an older halo, or a directory changed by hand since), live it fails the batch.
+    const safe = new SafeParents(root);
     try {
       for (const o of ops) {
-        switch (o.op) {
-          case 'mkdir':
-            await mkdir(abs(o.path), { recursive: true, mode: o.mode });
-            dirs.add(dirname(abs(o.path)));
-            break;
-          case 'write': {
-            const fh = await handle(o.path);
-            const data = payload.subarray(pos, pos + o.len);
-            pos += o.len;
-            let done = 0;
-            while (done < data.length) {
-              const { bytesWritten } = await fh.write(data, done, data.length - done, o.offset + done);
-              done += bytesWritten;
+        // A write's data is the next `len` payload bytes, also when the op is skipped.
+        const data = o.op === 'write' ? payload.subarray(pos, pos + o.len) : null;
+        pos += o.op === 'write' ? o.len : 0;
+        const bad = await safe.check(o.op === 'rename' ? [o.from, o.to] : [o.path]);
+        if (bad !== null) {
+          if (replay) continue;
+          throw new ClusterError('HA_MIRROR_PROTOCOL', `"${bad.path}" goes through "${bad.parent}", which is not a directory`);
+        }
+        if (o.op === 'rename' || o.op === 'unlink' || o.op === 'rmdir' || o.op === 'symlink') safe.forget();
+        try {
+          switch (o.op) {
+            case 'mkdir':
+              await mkdir(abs(o.path), { recursive: true, mode: o.mode });
+              dirs.add(dirname(abs(o.path)));
+              break;
+            case 'write': {
+              const fh = await handle(o.path);
+              let done = 0;
+              while (data !== null && done < data.length) {
+                const { bytesWritten } = await fh.write(data, done, data.length - done, o.offset + done);
+                done += bytesWritten;
+              }
+              break;
             }
-            break;
-          }
-          case 'truncate':
-            await (await handle(o.path)).truncate(o.size);
-            break;
-          case 'create':
-            await handle(o.path);
-            break;
-          case 'rename': {
-            await closeOne(o.from);
-            await closeOne(o.to);
-            if (replay && !(await statEntry(root, o.from)) && (await statEntry(root, o.to))) break;
-            await mkdir(dirname(abs(o.to)), { recursive: true });
-            await rename(abs(o.from), abs(o.to));
-            dirs.add(dirname(abs(o.from)));
-            dirs.add(dirname(abs(o.to)));
-            break;
-          }
-          case 'unlink':
-            await closeOne(o.path);
-            try {
-              await unlink(abs(o.path));
-            } catch (e) {
-              if (isCode(e, 'EISDIR')) await rm(abs(o.path), { recursive: true, force: true });
-              else if (!isCode(e, 'ENOENT')) throw e;
+            case 'truncate':
+              await (await handle(o.path)).truncate(o.size);
+              break;
+            case 'create':
+              await handle(o.path);
+              break;
+            case 'rename': {
+              await closeOne(o.from);
+              await closeOne(o.to);
+              if (replay && !(await statEntry(root, o.from)) && (await statEntry(root, o.to))) break;
+              await mkdir(dirname(abs(o.to)), { recursive: true });
+              await rename(abs(o.from), abs(o.to));
+              dirs.add(dirname(abs(o.from)));
+              dirs.add(dirname(abs(o.to)));
+              break;
             }
-            dirs.add(dirname(abs(o.path)));
-            break;
-          case 'rmdir':
-            for (const p of [...files.keys()]) if (p === o.path || p.startsWith(`${o.path}/`)) await closeOne(p);
-            await rm(abs(o.path), { recursive: true, force: true });
-            dirs.add(dirname(abs(o.path)));
-            break;
-          case 'symlink':
-            await closeOne(o.path);
-            await rm(abs(o.path), { recursive: true, force: true });
-            await mkdir(dirname(abs(o.path)), { recursive: true });
-            await symlink(o.target, abs(o.path));
-            dirs.add(dirname(abs(o.path)));
-            break;
-          case 'meta': {
-            const e = await statEntry(root, o.path);
-            if (!e || e.type === 'symlink') break;
-            if (e.mode !== o.mode) await chmod(abs(o.path), o.mode);
-            const t = o.mtimeMs / 1000;
-            await utimes(abs(o.path), t, t);
-            if (e.type === 'file' && !files.has(o.path)) files.set(o.path, await open(abs(o.path), 'r'));
-            break;
+            case 'unlink':
+              await closeOne(o.path);
+              try {
+                await unlink(abs(o.path));
+              } catch (e) {
+                if (isCode(e, 'EISDIR')) await rm(abs(o.path), { recursive: true, force: true });
+                else if (!isCode(e, 'ENOENT')) throw e;
+              }
+              dirs.add(dirname(abs(o.path)));
+              break;
+            case 'rmdir':
+              for (const p of [...files.keys()]) if (p === o.path || p.startsWith(`${o.path}/`)) await closeOne(p);
+              await rm(abs(o.path), { recursive: true, force: true });
+              dirs.add(dirname(abs(o.path)));
+              break;
+            case 'symlink':
+              await closeOne(o.path);
+              await rm(abs(o.path), { recursive: true, force: true });
+              await mkdir(dirname(abs(o.path)), { recursive: true });
+              await symlink(o.target, abs(o.path));
+              dirs.add(dirname(abs(o.path)));
+              break;
+            case 'meta': {
+              const e = await statEntry(root, o.path);
+              if (!e || e.type === 'symlink') break;
+              if (e.mode !== o.mode) await chmod(abs(o.path), o.mode);
+              const t = o.mtimeMs / 1000;
+              await utimes(abs(o.path), t, t);
+              if (e.type === 'file' && !files.has(o.path)) files.set(o.path, await open(abs(o.path), 'r'));
+              break;
+            }
           }
+        } catch (e) {
+          // Replaying a journal over a directory that no longer fits it (changed since): skip
+          // what cannot apply rather than never open again; live, the batch fails.
+          if (replay && STRUCTURAL_ERRORS.some((c) => isCode(e, c))) continue;
+          throw e;
         }
       }
       for (const fh of files.values()) await fh.sync();
@@ -337,6 +361,154 @@ export class Replica {
     await rename(tmp, join(this.opts.metaDir, 'epoch.json'));
     await fsyncPath(this.opts.metaDir);
     this.state = next;
+  }
+}
+
+const STRUCTURAL_ERRORS = ['ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENOTEMPTY', 'EEXIST', 'EINVAL', 'EFBIG', 'ENAMETOOLONG'] as const;
+/** |mtimeMs| of a `meta` op beyond this (about the year 5000) is refused: the kernel refuses it too. */
+const MAX_MTIME_MS = 1e14;
+
+type Kind = 'file' | 'dir' | 'symlink' | 'absent';
+
+/** The proper prefixes of a relative path, outermost first: a/b/c -> a, a/b. */
+function parentsOf(p: string): string[] {
+  const segs = p.split('/');
+  return segs.slice(0, -1).map((_, i) => segs.slice(0, i + 1).join('/'));
+}
+
+/**
+ * What a batch sees at each path: the directory as it is (lstat, never following a symlink),
+ * changed by the batch's earlier ops.
+ */
+class BatchView {
+  /** Set by an earlier op of the batch. */
+  private readonly changed = new Map<string, Kind>();
+  /** Paths whose earlier subtree an earlier op removed (unlink, rmdir, symlink). */
+  private readonly cleared = new Set<string>();
+  private readonly disk = new Map<string, Kind>();
+
+  constructor(private readonly root: string) {}
+
+  async kind(p: string): Promise<Kind> {
+    const c = this.changed.get(p);
+    if (c !== undefined) return c;
+    if (this.cleared.has(p) || parentsOf(p).some((q) => this.cleared.has(q))) return 'absent';
+    let d = this.disk.get(p);
+    if (d === undefined) {
+      const e = await statEntry(this.root, p).catch((err: unknown) => {
+        // A parent that is a file: nothing can be below it.
+        if (isCode(err, 'ENOTDIR')) return undefined;
+        throw err;
+      });
+      d = e === undefined ? 'absent' : e.type;
+      this.disk.set(p, d);
+    }
+    return d;
+  }
+
+  /** The first parent of `p` that is neither a directory nor absent (to be created as one), or null. */
+  async badParent(p: string): Promise<string | null> {
+    for (const q of parentsOf(p)) {
+      const k = await this.kind(q);
+      if (k !== 'dir' && k !== 'absent') return q;
+    }
+    return null;
+  }
+
+  set(p: string, k: Kind): void {
+    if (k === 'absent' || k === 'symlink') {
+      for (const key of [...this.changed.keys()]) if (key.startsWith(`${p}/`)) this.changed.delete(key);
+      this.cleared.add(p);
+    }
+    this.changed.set(p, k);
+    if (k !== 'absent') for (const q of parentsOf(p)) this.changed.set(q, 'dir');
+  }
+}
+
+/**
+ * Refuses (HA_MIRROR_PROTOCOL) a batch that could not be applied as a whole: an op whose path
+ * goes through a symlink or a file (it would write outside the directory, or fail), data ops on
+ * a symlink or a directory, a directory over a file or symlink, a rename of nothing or into its
+ * own subtree or over a directory. The active's scans (lstat) never produce such a batch.
+ */
+async function checkBatch(root: string, ops: readonly Op[]): Promise<void> {
+  const v = new BatchView(root);
+  const refuse = (o: Op, why: string): never => {
+    throw new ClusterError('HA_MIRROR_PROTOCOL', `batch op ${o.op} "${o.op === 'rename' ? `${o.from}" -> "${o.to}` : o.path}": ${why}`);
+  };
+  for (const o of ops) {
+    for (const p of o.op === 'rename' ? [o.from, o.to] : [o.path]) {
+      const bad = await v.badParent(p);
+      if (bad !== null) refuse(o, `"${bad}" is a ${await v.kind(bad)}, not a directory`);
+    }
+    switch (o.op) {
+      case 'write':
+      case 'truncate':
+      case 'create': {
+        const k = await v.kind(o.path);
+        if (k !== 'file' && k !== 'absent') refuse(o, `the path is a ${k}`);
+        v.set(o.path, 'file');
+        break;
+      }
+      case 'mkdir': {
+        const k = await v.kind(o.path);
+        if (k !== 'dir' && k !== 'absent') refuse(o, `the path is a ${k}`);
+        v.set(o.path, 'dir');
+        break;
+      }
+      case 'rename': {
+        const from = await v.kind(o.from);
+        const to = await v.kind(o.to);
+        if (from === 'absent') refuse(o, 'nothing to rename');
+        if (o.to === o.from || o.to.startsWith(`${o.from}/`)) refuse(o, 'renamed into itself');
+        if (to === 'dir') refuse(o, 'the target is a directory');
+        if (from === 'dir' && to !== 'absent') refuse(o, `a directory over a ${to}`);
+        v.set(o.from, 'absent');
+        v.set(o.to, from);
+        break;
+      }
+      case 'unlink':
+      case 'rmdir':
+        v.set(o.path, 'absent');
+        break;
+      case 'symlink':
+        v.set(o.path, 'symlink');
+        break;
+      case 'meta':
+        if (Math.abs(o.mtimeMs) > MAX_MTIME_MS) refuse(o, `modification time ${o.mtimeMs} is out of range`);
+        break;
+    }
+  }
+}
+
+/** Checks that the parents of paths are real directories (or absent), caching the ones seen. */
+class SafeParents {
+  private readonly dirs = new Set<string>();
+
+  constructor(private readonly root: string) {}
+
+  async check(paths: readonly string[]): Promise<{ path: string; parent: string } | null> {
+    for (const p of paths) {
+      for (const q of parentsOf(p)) {
+        if (this.dirs.has(q)) continue;
+        let e;
+        try {
+          e = await statEntry(this.root, q);
+        } catch (err) {
+          if (isCode(err, 'ENOTDIR')) return { path: p, parent: q };
+          throw err;
+        }
+        if (e === undefined) break; // absent: created below as a real directory
+        if (e.type !== 'dir') return { path: p, parent: q };
+        this.dirs.add(q);
+      }
+    }
+    return null;
+  }
+
+  /** After an op that may have replaced a directory. */
+  forget(): void {
+    this.dirs.clear();
   }
 }
 

@@ -1,6 +1,7 @@
 import { relative, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterError, isClusterError } from '../domain/errors.js';
+import type { TlsMaterial } from '../security/tls.js';
 import { MirrorClient } from './client.js';
 import { BLOCK_SIZE, type Entry, type Op, type Response } from './protocol.js';
 import { fileSums, scanTree, statEntry, type ScanEntry } from './scan.js';
@@ -19,6 +20,7 @@ import { fileSums, scanTree, statEntry, type ScanEntry } from './scan.js';
  */
 
 export interface StandbyTarget {
+  /** The standby's node name: its certificate must carry it (CN). */
   readonly name: string;
   readonly host: string;
   readonly port: number;
@@ -37,6 +39,13 @@ export interface MirrorSourceOptions {
   readonly epoch: number;
   readonly mode: 'sync' | 'async';
   readonly standbys: readonly StandbyTarget[];
+  /**
+   * This node's TLS identity: the link to each standby is mutually authenticated TLS (link.ts),
+   * and a standby must present the certificate of its node name (StandbyTarget.name).
+   */
+  readonly tls: TlsMaterial;
+  /** Benchmarks only (bench/mirror.ts): plain TCP links, see link.ts. Never set by the agent. */
+  readonly unencryptedForBenchmark?: boolean;
   /** Time between change scans (default 50). */
   readonly scanIntervalMs?: number;
   /** How long `syncPath` waits for an in-sync standby before it drops it from the in-sync set (default 5000). */
@@ -408,7 +417,13 @@ export class MirrorSource {
     let backoff = 100;
     while (!signal.aborted) {
       try {
-        const c = await MirrorClient.open(l.target.host, l.target.port, this.opts.epoch, { signal, timeoutMs: 2000 });
+        const c = await MirrorClient.open(l.target.host, l.target.port, this.opts.epoch, {
+          signal,
+          timeoutMs: 2000,
+          tls: this.opts.tls,
+          peer: l.target.name,
+          ...(this.opts.unencryptedForBenchmark === true ? { unencryptedForBenchmark: true } : {}),
+        });
         l.client = c;
         const w = await c.request({ kind: 'hello', group: this.opts.group, source: this.opts.node });
         if (w.kind !== 'welcome') throw new ClusterError('HA_MIRROR_PROTOCOL', `expected welcome, got ${w.kind}`);

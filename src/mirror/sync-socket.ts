@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,7 @@ export class SyncSocketServer {
   ) {}
 
   async start(): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
     await rm(this.path, { force: true });
     const srv = createServer((sock) => {
       let buf = '';
@@ -55,6 +55,9 @@ export class SyncSocketServer {
         resolve();
       });
     });
+    // Owner only, whatever the umask: whoever can connect can make the agent ship (cheap) and
+    // learn which standbys hold the data. Only the application (same user) should.
+    await chmod(this.path, 0o600);
     this.server = srv;
   }
 

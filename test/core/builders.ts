@@ -218,6 +218,8 @@ export class ClusterBuilder {
           ? {}
           : { endpoints: [{ name: 'front', mode: 'http', port: 9000 + gi, backendPort: 8000 + gi, drainTimeoutMs: spec.endpointDrainMs }] }),
       })),
+      // A mirror requires the cluster's certificates (only named here: decisions never read them).
+      ...(this.groups.some(({ spec }) => spec.mirror) ? { security: { tls: { ca: '/etc/halo/ca.crt', cert: '/etc/halo/${HALO_NODE}.crt', key: '/etc/halo/${HALO_NODE}.key' } } } : {}),
     });
   }
 

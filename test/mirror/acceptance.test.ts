@@ -9,6 +9,7 @@ import { MirrorReceiver } from '../../src/mirror/receiver.js';
 import { ensureFsyncShim } from '../../src/mirror/sync-socket.js';
 import { checkCopy, parseAcks, type Ack } from '../../fixtures/mirror/records.js';
 import { rng } from '../sim/world.js';
+import { testCerts, tlsOf } from '../support/certs.js';
 import { eventually } from '../support/util.js';
 import { portBlock, tempDir } from './helpers.js';
 
@@ -20,6 +21,7 @@ import { portBlock, tempDir } from './helpers.js';
  */
 
 const port = portBlock(2);
+const certs = await testCerts(['active', 'standby']);
 const ACTIVE_NODE = fileURLToPath(new URL('../../fixtures/mirror/active-node.js', import.meta.url));
 const WRITER = fileURLToPath(new URL('../../fixtures/mirror/writer.js', import.meta.url));
 const FILES_WRITER = fileURLToPath(new URL('../../fixtures/mirror/files-writer.js', import.meta.url));
@@ -43,7 +45,7 @@ interface Node {
 
 function startActive(t: TestContext, o: { dir: string; port: number; socket: string; epoch: number }): Node {
   const proc = spawn(process.execPath, [ACTIVE_NODE], {
-    env: { ...process.env, HALO_T_DIR: o.dir, HALO_T_PORT: String(o.port), HALO_T_SOCKET: o.socket, HALO_T_EPOCH: String(o.epoch), HALO_T_MODE: 'sync' },
+    env: { ...process.env, HALO_T_DIR: o.dir, HALO_T_PORT: String(o.port), HALO_T_SOCKET: o.socket, HALO_T_EPOCH: String(o.epoch), HALO_T_MODE: 'sync', HALO_T_CA: certs.ca, HALO_T_CERT: certs.certs['active']?.cert ?? '', HALO_T_KEY: certs.certs['active']?.key ?? '' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const node: Node = { proc, inSync: false, exited: new Promise((resolve) => proc.once('close', () => resolve())) };
@@ -67,7 +69,7 @@ async function startPair(t: TestContext, o: { base: string; port: number; epoch:
   mkdirSync(activeDir, { recursive: true });
   const standbyDir = join(o.base, 'standby');
   const newReceiver = async (): Promise<MirrorReceiver> => {
-    const r = new MirrorReceiver({ dir: standbyDir, metaDir: join(o.base, 'standby-meta'), host: '127.0.0.1', port: o.port });
+    const r = new MirrorReceiver({ dir: standbyDir, metaDir: join(o.base, 'standby-meta'), host: '127.0.0.1', port: o.port, tls: tlsOf(certs, 'standby') });
     await r.start();
     return r;
   };

@@ -8,10 +8,12 @@ import { parseGroupId, parseNodeId, type NodeId } from '../../src/domain/ids.js'
 import type { MirrorSyncRecord } from '../../src/domain/state.js';
 import { MirrorAgent } from '../../src/resources/mirror/agent.js';
 import type { ResourceContext } from '../../src/resources/types.js';
+import { testCerts, tlsOf } from '../support/certs.js';
 import { eventually } from '../support/util.js';
 import { portBlock, tempDir, treeOf } from './helpers.js';
 
 const port = portBlock(3);
+const certs = await testCerts(['n1', 'n2']);
 
 /** Two nodes on one host: n1 on 127.0.0.1, n2 on 127.0.0.2, the same port (as in a real config). */
 function twoNodes(t: TestContext, mode: 'sync' | 'async', scanIntervalMs = 20) {
@@ -30,6 +32,7 @@ function twoNodes(t: TestContext, mode: 'sync' | 'async', scanIntervalMs = 20) {
       address: addr[self],
       peers: [{ name: parseNodeId(other), host: addr[other], port: p }],
       metaDir: join(root, self, 'meta'),
+      tls: tlsOf(certs, self),
       publish: async (rec) => {
         if (failing.has(self)) throw new ClusterError('HA_COORD_UNAVAILABLE', 'the store cannot be reached');
         records.push(rec);

@@ -13,6 +13,7 @@ import { MirrorSource } from '../../src/mirror/source.js';
 import { ASYNC_PUBLISH_MS, MirrorAgent } from '../../src/resources/mirror/agent.js';
 import type { ResourceContext } from '../../src/resources/types.js';
 import { rng } from '../sim/world.js';
+import { testCerts, tlsOf } from '../support/certs.js';
 import { eventually } from '../support/util.js';
 import { portBlock, tempDir } from './helpers.js';
 
@@ -26,6 +27,7 @@ import { portBlock, tempDir } from './helpers.js';
  */
 
 const port = portBlock(5);
+const certs = await testCerts(['n1', 'n2', 's0']);
 const SEEDS = 10;
 const SCAN_MS = 20;
 const RECORD = 100;
@@ -155,6 +157,7 @@ async function runSeed(t: TestContext, seed: number, cutLink: boolean): Promise<
     address: '127.0.0.1',
     peers: [{ name: n2, host: '127.0.0.3', port: p }],
     metaDir: join(root, 'n1', 'meta'),
+    tls: tlsOf(certs, 'n1'),
     publish: async (rec) => {
       records.push(rec);
     },
@@ -165,6 +168,7 @@ async function runSeed(t: TestContext, seed: number, cutLink: boolean): Promise<
     address: '127.0.0.2',
     peers: [{ name: parseNodeId('n1'), host: '127.0.0.1', port: p }],
     metaDir: join(root, 'n2', 'meta'),
+    tls: tlsOf(certs, 'n2'),
     publish: async () => undefined,
   });
   t.after(() => a1.close());
@@ -251,13 +255,13 @@ describe('async mirror: pending bytes of a broken link', { timeout: 30_000 }, ()
     const src = join(root, 'src');
     mkdirSync(src);
     const p = port();
-    const mkReceiver = (): MirrorReceiver => new MirrorReceiver({ dir: join(root, 'dst'), metaDir: join(root, 'meta'), host: '127.0.0.1', port: p });
+    const mkReceiver = (): MirrorReceiver => new MirrorReceiver({ dir: join(root, 'dst'), metaDir: join(root, 'meta'), host: '127.0.0.1', port: p, tls: tlsOf(certs, 's0') });
     let receiver = mkReceiver();
     await receiver.start();
     t.after(() => receiver.stop());
     writeFileSync(join(src, 'a'), Buffer.alloc(10_000, 1));
     writeFileSync(join(src, 'b'), Buffer.alloc(200_000, 2));
-    const s = new MirrorSource({ dir: src, group: 'g', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 's0', host: '127.0.0.1', port: p }], scanIntervalMs: SCAN_MS });
+    const s = new MirrorSource({ dir: src, group: 'g', node: 'n1', epoch: 1, mode: 'async', standbys: [{ name: 's0', host: '127.0.0.1', port: p }], tls: tlsOf(certs, 'n1'), scanIntervalMs: SCAN_MS });
     s.start();
     t.after(() => s.stop());
     const st = () => s.status()[0];
@@ -298,6 +302,7 @@ async function activePair(t: TestContext, putMs = 0): Promise<{ root: string; re
       address: addr,
       peers: [{ name: parseNodeId(peer), host: peerAddr, port: p }],
       metaDir: join(root, self, 'meta'),
+      tls: tlsOf(certs, self),
       publish: async (rec) => {
         if (self !== 'n1') return;
         records.push(rec);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isClusterError } from '../../src/domain/errors.js';
@@ -7,10 +7,12 @@ import { MirrorClient } from '../../src/mirror/client.js';
 import { encodeFrame, FrameDecoder, type Op } from '../../src/mirror/protocol.js';
 import { MirrorReceiver, type ReceiverEvent } from '../../src/mirror/receiver.js';
 import { encodeJournal, Replica } from '../../src/mirror/replica.js';
+import { testCerts, tlsOf } from '../support/certs.js';
 import { eventually, expectCode } from '../support/util.js';
 import { portBlock, tempDir } from './helpers.js';
 
 const port = portBlock(0);
+const certs = await testCerts(['n1', 'n2', 'sb']);
 
 describe('mirror frames', () => {
   test('a frame split at every byte boundary decodes to the same header and payload', () => {
@@ -61,6 +63,45 @@ describe('Replica', () => {
     await r.applyBatch(1, [{ op: 'unlink', path: 'b/g' }, { op: 'rmdir', path: 'a' }], Buffer.alloc(0));
     assert.ok(!existsSync(join(root, 'data/b/g')));
     assert.ok(!existsSync(join(root, 'data/a')));
+    await r.close();
+  });
+
+  test('never goes through a symlink or a file: batches that would are refused before they are journaled', async (t) => {
+    const root = tempDir(t);
+    const outside = join(root, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'z'), 'outside');
+    const r = new Replica({ dir: join(root, 'data'), metaDir: join(root, 'meta') });
+    await r.open();
+    await r.beginSession(1);
+    await r.applyBatch(1, [{ op: 'symlink', path: 'ln', target: outside }, { op: 'symlink', path: 'lnf', target: join(outside, 'z') }, { op: 'create', path: 'f', mode: 0o644 }], Buffer.alloc(0));
+    const journal = readFileSync(join(root, 'meta', 'journal'));
+    const refused: [string, Op[], string][] = [
+      ['write through a symlink', [{ op: 'write', path: 'ln/x', offset: 0, len: 1 }], 'x'],
+      ['symlink then write through it, one batch', [{ op: 'symlink', path: 'a', target: outside }, { op: 'write', path: 'a/y', offset: 0, len: 1 }], 'y'],
+      ['mkdir through a symlink', [{ op: 'mkdir', path: 'ln/d/e', mode: 0o755 }], ''],
+      ['unlink through a symlink', [{ op: 'unlink', path: 'ln/z' }], ''],
+      ['rmdir through a symlink', [{ op: 'rmdir', path: 'ln/z' }], ''],
+      ['meta through a symlink', [{ op: 'meta', path: 'ln/z', mode: 0o777, mtimeMs: 0 }], ''],
+      ['rename into a symlinked directory', [{ op: 'rename', from: 'f', to: 'ln/f' }], ''],
+      ['rename out of a symlinked directory', [{ op: 'rename', from: 'ln/z', to: 'stolen' }], ''],
+      ['write to a symlink', [{ op: 'write', path: 'lnf', offset: 0, len: 1 }], 'w'],
+      ['truncate a symlink', [{ op: 'truncate', path: 'lnf', size: 0 }], ''],
+      ['a file as a directory', [{ op: 'write', path: 'f/x', offset: 0, len: 1 }], 'x'],
+      ['a rename of nothing', [{ op: 'rename', from: 'nothing', to: 'g' }], ''],
+    ];
+    for (const [what, ops, data] of refused) {
+      await expectCode(r.applyBatch(1, ops, Buffer.from(data)), 'HA_MIRROR_PROTOCOL').catch((e: unknown) => assert.fail(`${what}: ${String(e)}`));
+    }
+    assert.deepEqual(readdirSync(outside), ['z']);
+    assert.equal(readFileSync(join(outside, 'z'), 'utf8'), 'outside');
+    assert.ok(readFileSync(join(root, 'meta', 'journal')).equals(journal), 'nothing was journaled');
+    assert.deepEqual(await r.sums('ln/z'), { size: -1, sums: [] }, 'no checksums of a file outside');
+    assert.deepEqual(await r.sums('lnf'), { size: -1, sums: [] });
+    // Replacing the symlink by a directory in one batch is fine.
+    await r.applyBatch(1, [{ op: 'unlink', path: 'ln' }, { op: 'mkdir', path: 'ln', mode: 0o755 }, { op: 'write', path: 'ln/x', offset: 0, len: 1 }], Buffer.from('x'));
+    assert.equal(readFileSync(join(root, 'data', 'ln', 'x'), 'utf8'), 'x');
+    assert.deepEqual(readdirSync(outside), ['z']);
     await r.close();
   });
 
@@ -135,10 +176,10 @@ describe('Replica', () => {
   test('paths escaping the directory are refused by the schema', async (t) => {
     const root = tempDir(t);
     const p = port();
-    const rcv = new MirrorReceiver({ dir: join(root, 'data'), metaDir: join(root, 'meta'), host: '127.0.0.1', port: p });
+    const rcv = new MirrorReceiver({ dir: join(root, 'data'), metaDir: join(root, 'meta'), host: '127.0.0.1', port: p, tls: tlsOf(certs, 'sb') });
     await rcv.start();
     t.after(() => rcv.stop());
-    const c = await MirrorClient.open('127.0.0.1', p, 1);
+    const c = await MirrorClient.open('127.0.0.1', p, 1, { tls: tlsOf(certs, 'n1') });
     t.after(() => c.close());
     await c.request({ kind: 'hello', group: 'g', source: 'n1' });
     await expectCode(c.request({ kind: 'batch', ops: [{ op: 'write', path: '../evil', offset: 0, len: 1 }] }, [Buffer.from('x')]), 'HA_MIRROR_PROTOCOL');
@@ -146,15 +187,15 @@ describe('Replica', () => {
   });
 });
 
-describe('MirrorReceiver over TCP', () => {
+describe('MirrorReceiver over TLS', () => {
   test('hello returns the manifest; batches are acknowledged once durable; a newer epoch fences the old sender', async (t) => {
     const root = tempDir(t);
     const p = port();
     const events: ReceiverEvent[] = [];
-    const rcv = new MirrorReceiver({ dir: join(root, 'data'), metaDir: join(root, 'meta'), host: '127.0.0.1', port: p, onEvent: (e) => events.push(e) });
+    const rcv = new MirrorReceiver({ dir: join(root, 'data'), metaDir: join(root, 'meta'), host: '127.0.0.1', port: p, tls: tlsOf(certs, 'sb'), onEvent: (e) => events.push(e) });
     await rcv.start();
     t.after(() => rcv.stop());
-    const old = await MirrorClient.open('127.0.0.1', p, 3);
+    const old = await MirrorClient.open('127.0.0.1', p, 3, { tls: tlsOf(certs, 'n1') });
     t.after(() => old.close());
     const w = await old.request({ kind: 'hello', group: 'g', source: 'n1' });
     assert.equal(w.kind, 'welcome');
@@ -164,13 +205,13 @@ describe('MirrorReceiver over TCP', () => {
     // Acknowledged once durable in the journal; applied right after.
     await eventually(() => existsSync(join(root, 'data/log')) && readFileSync(join(root, 'data/log'), 'utf8') === 'rec1', { timeoutMs: 2000, what: 'batch applied' });
 
-    const next = await MirrorClient.open('127.0.0.1', p, 4);
+    const next = await MirrorClient.open('127.0.0.1', p, 4, { tls: tlsOf(certs, 'n2') });
     t.after(() => next.close());
     const w2 = await next.request({ kind: 'hello', group: 'g', source: 'n2' });
     assert.deepEqual(w2.kind === 'welcome' ? w2.manifest.map((e) => [e.path, e.size]) : null, [['log', 4]]);
     // The old active (epoch 3) is now refused, whether on its old connection or a new one.
     await assert.rejects(old.request({ kind: 'batch', ops: [{ op: 'write', path: 'log', offset: 4, len: 4 }] }, [Buffer.from('rec2')]));
-    const again = await MirrorClient.open('127.0.0.1', p, 3);
+    const again = await MirrorClient.open('127.0.0.1', p, 3, { tls: tlsOf(certs, 'n1') });
     t.after(() => again.close());
     await expectCode(again.request({ kind: 'hello', group: 'g', source: 'n1' }), 'HA_MIRROR_STALE_EPOCH');
     assert.equal(readFileSync(join(root, 'data/log'), 'utf8'), 'rec1');

@@ -5,6 +5,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { MirrorReceiver, type ReceiverEvent } from '../../src/mirror/receiver.js';
 import { MirrorSource, type MirrorSourceOptions, type SourceEvent } from '../../src/mirror/source.js';
+import { testCerts, tlsOf } from '../support/certs.js';
 import { eventually } from '../support/util.js';
 import { portBlock, tempDir, treeOf } from './helpers.js';
 
@@ -15,9 +16,12 @@ interface Pair {
   readonly dst: string;
   readonly meta: string;
   readonly port: number;
+  readonly name: string;
   readonly receiver: MirrorReceiver;
   readonly rEvents: ReceiverEvent[];
 }
+
+const certs = await testCerts(['n1', 'sb', 'a', 'b', 'old']);
 
 /**
  * A receiver on `fixed`, or on the next free port of this file's block: a port of the block may
@@ -29,7 +33,7 @@ async function standby(t: TestContext, root: string, name: string, fixed?: numbe
   const rEvents: ReceiverEvent[] = [];
   for (;;) {
     const p = fixed ?? port();
-    const receiver = new MirrorReceiver({ dir: dst, metaDir: meta, host: '127.0.0.1', port: p, onEvent: (e) => rEvents.push(e) });
+    const receiver = new MirrorReceiver({ dir: dst, metaDir: meta, host: '127.0.0.1', port: p, tls: tlsOf(certs, name), onEvent: (e) => rEvents.push(e) });
     try {
       await receiver.start();
     } catch (e) {
@@ -38,11 +42,11 @@ async function standby(t: TestContext, root: string, name: string, fixed?: numbe
       throw e;
     }
     t.after(() => receiver.stop());
-    return { src: join(root, 'src'), dst, meta, port: p, receiver, rEvents };
+    return { src: join(root, 'src'), dst, meta, port: p, name, receiver, rEvents };
   }
 }
 
-function source(t: TestContext, dir: string, ports: readonly number[], extra: Partial<MirrorSourceOptions> = {}): { s: MirrorSource; events: SourceEvent[] } {
+function source(t: TestContext, dir: string, standbys: readonly Pick<Pair, 'name' | 'port'>[], extra: Partial<MirrorSourceOptions> = {}): { s: MirrorSource; events: SourceEvent[] } {
   mkdirSync(dir, { recursive: true });
   const events: SourceEvent[] = [];
   const s = new MirrorSource({
@@ -51,7 +55,8 @@ function source(t: TestContext, dir: string, ports: readonly number[], extra: Pa
     node: 'n1',
     epoch: 1,
     mode: 'async',
-    standbys: ports.map((p, i) => ({ name: `s${i}`, host: '127.0.0.1', port: p })),
+    standbys: standbys.map((b) => ({ name: b.name, host: '127.0.0.1', port: b.port })),
+    tls: tlsOf(certs, 'n1'),
     scanIntervalMs: 20,
     onEvent: (e) => events.push(e),
     ...extra,
@@ -71,7 +76,7 @@ describe('MirrorSource (async)', { timeout: 60_000 }, () => {
     writeFileSync(join(src, 'a.txt'), 'alpha');
     writeFileSync(join(src, 'sub/deep/big.bin'), randomBytes(300_000));
     const sb = await standby(t, root, 'sb');
-    const { s, events } = source(t, src, [sb.port]);
+    const { s, events } = source(t, src, [sb]);
     await eventually(sameTree(src, sb.dst), { timeoutMs: 5000, what: 'initial sync' });
     await eventually(() => s.status()[0]?.inSync === true && s.status()[0]?.state === 'synced', { timeoutMs: 5000, what: 'in sync' });
     assert.ok(events.some((e) => e.kind === 'resynced'));
@@ -101,7 +106,7 @@ describe('MirrorSource (async)', { timeout: 60_000 }, () => {
     for (let i = 0; i < 20; i++) writeFileSync(join(src, `small-${i}`), `v1-${i}`);
     let sb = await standby(t, root, 'sb');
     const p = sb.port;
-    const { s } = source(t, src, [p]);
+    const { s } = source(t, src, [{ name: 'sb', port: p }]);
     await eventually(sameTree(src, sb.dst), { timeoutMs: 10_000, what: 'initial sync' });
     await eventually(() => s.status()[0]?.state === 'synced', { timeoutMs: 5000, what: 'synced' });
     const firstBytes = sb.receiver.status().bytes;
@@ -133,7 +138,7 @@ describe('MirrorSource (async)', { timeout: 60_000 }, () => {
     const src = join(root, 'src');
     const a = await standby(t, root, 'a');
     const b = await standby(t, root, 'b');
-    const { s } = source(t, src, [a.port, b.port]);
+    const { s } = source(t, src, [a, b]);
     for (let i = 0; i < 50; i++) writeFileSync(join(src, `f${i}`), randomBytes(10_000));
     await eventually(async () => (await sameTree(src, a.dst)()) && (await sameTree(src, b.dst)()), { timeoutMs: 10_000, what: 'both standbys converge' });
     await eventually(() => s.status().every((l) => l.state === 'synced' && l.lagMs === 0 && l.pendingBytes === 0), { timeoutMs: 5000, what: 'synced status' });
@@ -147,13 +152,13 @@ describe('MirrorSource.syncPath (sync primitive)', { timeout: 60_000 }, () => {
     const src = join(root, 'src');
     const sb = await standby(t, root, 'sb');
     // A long scan interval: only syncPath ships.
-    const { s } = source(t, src, [sb.port], { mode: 'sync', scanIntervalMs: 60_000 });
+    const { s } = source(t, src, [sb], { mode: 'sync', scanIntervalMs: 60_000 });
     await eventually(() => s.status()[0]?.inSync === true, { timeoutMs: 5000, what: 'in sync' });
     const log = join(src, 'log');
     for (let i = 0; i < 50; i++) {
       appendFileSync(log, `record ${i}\n`);
       const held = await s.syncPath(log);
-      assert.deepEqual(held, ['s0']);
+      assert.deepEqual(held, ['sb']);
       // Durable on the standby (its journal) when syncPath returns: a crash now replays it.
       const journal = readFileSync(join(sb.meta, 'journal'));
       const ok = journal.includes(`record ${i}\n`) || (existsSync(join(sb.dst, 'log')) && readFileSync(join(sb.dst, 'log'), 'utf8').endsWith(`record ${i}\n`));
@@ -168,7 +173,7 @@ describe('MirrorSource.syncPath (sync primitive)', { timeout: 60_000 }, () => {
     const src = join(root, 'src');
     const sb = await standby(t, root, 'sb');
     const announced: string[] = [];
-    const { s } = source(t, src, [sb.port], {
+    const { s } = source(t, src, [sb], {
       mode: 'sync',
       scanIntervalMs: 60_000,
       syncTimeoutMs: 300,
@@ -181,7 +186,7 @@ describe('MirrorSource.syncPath (sync primitive)', { timeout: 60_000 }, () => {
     writeFileSync(join(src, 'x'), 'x');
     const held = await s.syncPath(join(src, 'x'));
     assert.deepEqual(held, []);
-    assert.deepEqual(announced, ['s0']);
+    assert.deepEqual(announced, ['sb']);
     assert.equal(s.status()[0]?.inSync, false);
   });
 });
@@ -199,7 +204,7 @@ describe('quarantine', { timeout: 60_000 }, () => {
     writeFileSync(join(old.dst, 'shared'), 'same on both');
     writeFileSync(join(old.dst, 'db'), 'old active divergent version');
     writeFileSync(join(old.dst, 'only-on-old'), 'unshipped write');
-    const { s } = source(t, src, [old.port], { epoch: 2 });
+    const { s } = source(t, src, [old], { epoch: 2 });
     await eventually(sameTree(src, old.dst), { timeoutMs: 5000, what: 'old active resynced to the new active' });
     await eventually(() => s.status()[0]?.inSync === true, { timeoutMs: 5000, what: 'in sync' });
     const q = old.rEvents.filter((e) => e.kind === 'quarantined');

@@ -56,7 +56,7 @@ describe('async mirror under seeded fault schedules: reported loss against actua
 
   before(async () => {
     hosts = NetnsHosts.create({ run: RUN, count: 3 });
-    c = mirrorCluster(hosts, { name: 'mirrorasync', mode: 'async', sqlite: false });
+    c = await mirrorCluster(hosts, { name: 'mirrorasync', mode: 'async', sqlite: false });
     await c.start();
     runner = new FaultRunner(hosts, c, { convergeLimitMs: 60_000 });
   });

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAcks, type Ack } from '../../fixtures/mirror/records.js';
+import { testCerts } from '../support/certs.js';
 import { NetnsCluster } from './cluster.js';
 import type { NetnsHosts } from './hosts.js';
 
@@ -10,7 +11,8 @@ import type { NetnsHosts } from './hosts.js';
  * it, the durability writer (fixtures/mirror/writer.ts: numbered records appended to <mirror>/log,
  * each fsynced, then acknowledged in <dir>/acks) and optionally the SQLite driver
  * (fixtures/mirror/sqlite-writer.ts: <mirror>/app.db, acknowledged in <dir>/sql-acks). In sync mode
- * both applications run with the fsync shim preloaded.
+ * both applications run with the fsync shim preloaded. The nodes' certificates for the mirror link
+ * (security.tls) come from test/support/certs.ts.
  */
 
 const WRITER = fileURLToPath(new URL('../../fixtures/mirror/writer.js', import.meta.url));
@@ -19,7 +21,9 @@ export const MIRROR_PORT = 7700;
 /** Bytes of one writer record (fixtures/mirror/records.ts), newline included. */
 export const RECORD_BYTES = 57;
 
-export function mirrorCluster(hosts: NetnsHosts, o: { readonly name: string; readonly mode: 'sync' | 'async'; readonly sqlite: boolean }): NetnsCluster {
+export async function mirrorCluster(hosts: NetnsHosts, o: { readonly name: string; readonly mode: 'sync' | 'async'; readonly sqlite: boolean }): Promise<NetnsCluster> {
+  // The mirror link is mutually authenticated TLS: node certificates (CN = host name) of a test CA.
+  const certs = await testCerts(hosts.hosts.slice(0, 3).map((h) => h.name));
   return new NetnsCluster(hosts, {
     name: o.name,
     recovery: { failureTimeoutMs: 5000 },
@@ -27,6 +31,7 @@ export function mirrorCluster(hosts: NetnsHosts, o: { readonly name: string; rea
       const state = String(doc.getIn(['stateDir']));
       const dir = dirname(state);
       const data = join(dir, 'data', '${HALO_NODE}');
+      doc.setIn(['security', 'tls'], doc.createNode(certs.files));
       doc.setIn(['groups', 0, 'resources', 1], doc.createNode({ name: 'data', type: 'mirror', path: data, port: MIRROR_PORT, mode: o.mode, scanIntervalMs: 50, syncTimeoutMs: 1500 }));
       const shim =
         o.mode === 'sync'

@@ -49,7 +49,7 @@ describe('sync mirror under seeded fault schedules (network namespaces, etcd, re
 
   before(async () => {
     hosts = NetnsHosts.create({ run: RUN, count: 3 });
-    c = mirrorCluster(hosts, { name: 'mirror', mode: 'sync', sqlite: true });
+    c = await mirrorCluster(hosts, { name: 'mirror', mode: 'sync', sqlite: true });
     root = c.dir;
     await c.start();
     runner = new FaultRunner(hosts, c, { convergeLimitMs: 60_000 });

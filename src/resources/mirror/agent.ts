@@ -3,6 +3,7 @@ import type { MirrorResourceConfig } from '../../domain/config.js';
 import { ClusterError } from '../../domain/errors.js';
 import type { GroupId, NodeId } from '../../domain/ids.js';
 import type { MirrorSyncRecord } from '../../domain/state.js';
+import type { TlsMaterial } from '../../security/tls.js';
 import { MirrorReceiver, type ReceiverEvent } from '../../mirror/receiver.js';
 import { Replica } from '../../mirror/replica.js';
 import { MirrorSource, type LinkStatus, type SourceEvent, type StandbyTarget } from '../../mirror/source.js';
@@ -30,6 +31,8 @@ export interface MirrorNodeDeps {
   /** Write mirror/<group>/<resource>; must resolve only once the store accepted it. */
   readonly publish: (rec: MirrorSyncRecord) => Promise<void>;
   readonly onEvent?: (e: ReceiverEvent | SourceEvent) => void;
+  /** This node's TLS identity: both ends of every mirror link authenticate with it (src/mirror/link.ts). */
+  readonly tls: TlsMaterial;
 }
 
 export interface MirrorNodeStatus {
@@ -104,6 +107,7 @@ export class MirrorAgent implements ResourceAgent {
         metaDir: this.deps.metaDir,
         host: this.deps.address,
         port: this.config.port,
+        tls: this.deps.tls,
         ...(this.deps.onEvent ? { onEvent: this.deps.onEvent } : {}),
       });
       await r.start();
@@ -148,6 +152,7 @@ export class MirrorAgent implements ResourceAgent {
           epoch: ctx.epoch,
           mode: this.config.mode,
           standbys: this.deps.peers,
+          tls: this.deps.tls,
           scanIntervalMs: this.config.scanIntervalMs,
           syncTimeoutMs: this.config.syncTimeoutMs,
           beforeOutOfSync: async (standby) => {
