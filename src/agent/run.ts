@@ -19,7 +19,6 @@ import { createMetrics } from '../observability/metrics.js';
 import { InstrumentedCoordinator } from '../observability/instrumented-coordinator.js';
 import { Agent } from './agent.js';
 import { MirrorService } from './mirrors.js';
-import { loadTlsMaterial } from '../security/tls.js';
 
 /** Options of `halo agent`. */
 export interface RunAgentOptions {
@@ -84,7 +83,6 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const tls = cfg.security.tls ? loadTlsMaterial(cfg.security.tls, node, (p) => resolveConfigPath(opts.configFile, p)) : undefined;
   const apiUrl = `${tls ? 'https' : 'http'}://${nodeCfg.address}:${nodeCfg.apiPort}`;
 
-  const tls = cfg.security.tls ? loadTlsMaterial(cfg.security.tls, node, (p) => resolveConfigPath(opts.configFile, p)) : undefined;
   const mirrors = new MirrorService({ config: cfg, node, coord, stateDir, log, vars: nodeVars(cfg, node), tls });
   await mirrors.start();
   const agent = new Agent({

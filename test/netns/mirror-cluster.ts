@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAcks, type Ack } from '../../fixtures/mirror/records.js';
-import { testCerts } from '../support/certs.js';
 import { NetnsCluster } from './cluster.js';
 import type { NetnsHosts } from './hosts.js';
 
@@ -12,7 +11,7 @@ import type { NetnsHosts } from './hosts.js';
  * each fsynced, then acknowledged in <dir>/acks) and optionally the SQLite driver
  * (fixtures/mirror/sqlite-writer.ts: <mirror>/app.db, acknowledged in <dir>/sql-acks). In sync mode
  * both applications run with the fsync shim preloaded. The nodes' certificates for the mirror link
- * (security.tls) come from test/support/certs.ts.
+ * (security.tls) are the cluster's (NetnsCluster).
  */
 
 const WRITER = fileURLToPath(new URL('../../fixtures/mirror/writer.js', import.meta.url));
@@ -22,8 +21,8 @@ export const MIRROR_PORT = 7700;
 export const RECORD_BYTES = 57;
 
 export async function mirrorCluster(hosts: NetnsHosts, o: { readonly name: string; readonly mode: 'sync' | 'async'; readonly sqlite: boolean }): Promise<NetnsCluster> {
-  // The mirror link is mutually authenticated TLS: node certificates (CN = host name) of a test CA.
-  const certs = await testCerts(hosts.hosts.slice(0, 3).map((h) => h.name));
+  // The mirror link is mutually authenticated TLS with the node certificates NetnsCluster makes
+  // for every cluster (security.tls: CN = host name, signed by the cluster's CA).
   return new NetnsCluster(hosts, {
     name: o.name,
     recovery: { failureTimeoutMs: 5000 },
@@ -31,7 +30,6 @@ export async function mirrorCluster(hosts: NetnsHosts, o: { readonly name: strin
       const state = String(doc.getIn(['stateDir']));
       const dir = dirname(state);
       const data = join(dir, 'data', '${HALO_NODE}');
-      doc.setIn(['security', 'tls'], doc.createNode(certs.files));
       doc.setIn(['groups', 0, 'resources', 1], doc.createNode({ name: 'data', type: 'mirror', path: data, port: MIRROR_PORT, mode: o.mode, scanIntervalMs: 50, syncTimeoutMs: 1500 }));
       const shim =
         o.mode === 'sync'
