@@ -18,6 +18,7 @@ import { benchEndpoint } from './endpoint.js';
 import { benchFootprint, type FootprintResult } from './footprint.js';
 import { benchNetnsNodeLoss, NETNS_FAULTS, netnsBenchSkipReason } from './netns-nodeloss.js';
 import { benchMirror } from './mirror.js';
+import { benchApi } from './api.js';
 import { formatTable, summarize, type Summary, type TableRow } from './stats.js';
 
 /**
@@ -29,14 +30,14 @@ import { formatTable, summarize, type Summary, type TableRow } from './stats.js'
  * Environment:
  *   HALO_BENCH_TRIALS  trials per timing scenario (default 20)
  *   HALO_BENCH_SAMPLE_MS  CPU/RSS sampling window (default 30000)
- *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,endpoint,footprint,netns,mirror (default all)
+ *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,endpoint,footprint,netns,mirror,api (default all)
  *   HALO_BENCH_MIRROR_MB  data size of the mirror throughput/resync figures (default 256)
  *   HALO_BENCH_OUT     where to write the JSON (default bench/results.json)
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'endpoint', 'footprint', 'netns', 'mirror'] as const;
+const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'endpoint', 'footprint', 'netns', 'mirror', 'api'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function intEnv(name: string, dflt: number, min: number): number {
@@ -272,6 +273,20 @@ async function main(): Promise<void> {
       targets: 'async >= 80 % of local throughput; sync fsync <= 1.5x local + round trip; lag p99 <= 100 ms at 50 MB/s',
     };
     rows.push(...m.rows);
+  }
+
+  if (only.has('api')) {
+    log('8. management API: what authentication and TLS add to a request');
+    const a = await benchApi(intEnv('HALO_BENCH_API_REQUESTS', 3000, 10), log);
+    figures['api'] = { ...a, targets: 'authentication + TLS add <= 1 ms p99 on GET /v1/status' };
+    rows.push(
+      { label: 'API GET /healthz, no credential (http)', unit: 'ms', summary: a.healthzPlainMs },
+      { label: 'API GET /healthz, bearer token checked (http)', unit: 'ms', summary: a.healthzTokenMs },
+      { label: 'API GET /v1/status, token (http)', unit: 'ms', summary: a.statusHttpTokenMs },
+      { label: 'API GET /v1/status, token (https)', unit: 'ms', summary: a.statusHttpsTokenMs },
+      { label: 'API GET /v1/status, client certificate (https)', unit: 'ms', summary: a.statusHttpsCertMs },
+    );
+    log(`  added by the token check: p50 ${a.addedMs.auth.p50} ms, p99 ${a.addedMs.auth.p99} ms; by TLS: p50 ${a.addedMs.tls.p50} ms, p99 ${a.addedMs.tls.p99} ms`);
   }
 
   const result = {

@@ -4,6 +4,7 @@ import { readStoredConfig } from './observe.js';
 import type { Coordinator } from '../coord/coordinator.js';
 import { diffPercent, mirrorState } from '../core/mirror.js';
 import { clusterKeys } from '../domain/keys.js';
+import { parseStored } from '../domain/parse.js';
 import { MirrorSyncRecordSchema, type MirrorSyncRecord } from '../domain/state.js';
 import type { Clock } from '../platform/clock.js';
 import type { MirrorsResponse, MirrorView } from './schemas.js';
@@ -26,14 +27,8 @@ export function registerMirrorsRoute(app: FastifyInstance, deps: { readonly coor
     const now = deps.clock.wallNow();
     const mirrors: MirrorView[] = [];
     for (const kv of items) {
-      let raw: unknown;
-      try {
-        raw = JSON.parse(kv.value);
-      } catch {
-        continue;
-      }
-      const r = MirrorSyncRecordSchema.safeParse(raw);
-      if (r.success && visible(r.data.group)) mirrors.push(mirrorView(r.data, now));
+      const rec = parseStored(MirrorSyncRecordSchema, kv.value);
+      if (rec && visible(rec.group)) mirrors.push(mirrorView(rec, now));
     }
     return { mirrors };
   });

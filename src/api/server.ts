@@ -99,7 +99,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const logger = deps.logger ?? false;
   const base = {
     bodyLimit: BODY_LIMIT_BYTES,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     ...(deps.tls ? { https: { key: deps.tls.key, cert: deps.tls.cert, ca: deps.tls.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
   };
   const app = (logger !== false && isLoggerInstance(logger) ? Fastify({ ...base, loggerInstance: logger }) : Fastify({ ...base, logger })) as unknown as FastifyInstance;

@@ -120,6 +120,58 @@ export function addSecurityCommands(program: Command, ctx: SecurityCommandCtx): 
       else ctx.out(renderAudit(r.entries));
     });
 
+  const certs = program.command('certs').description('the cluster CA and certificates (TLS on every API, mirror link and the embedded coordinator)');
+  certs
+    .command('create')
+    .description('create the cluster CA (once) and a certificate for every node of a halo.yaml, and the embedded coordinator')
+    .requiredOption('--config <file>', 'halo.yaml: its cluster name, nodes and their addresses')
+    .requiredOption('--dir <dir>', 'where to write ca.crt, ca.key and <name>.crt/.key (keys mode 0600)')
+    .action(async (o: { config: string; dir: string }) => {
+      const { loadConfigFile, formatIssues } = await import('../config/index.js');
+      const { caFilesIn, createCa, issueCert } = await import('../security/certs.js');
+      const { existsSync } = await import('node:fs');
+      const { resolve } = await import('node:path');
+      const r = await loadConfigFile(o.config, so);
+      if (!r.ok) throw new ClusterError('HA_CONFIG_INVALID', `${o.config}: invalid configuration:\n${formatIssues(r.issues)}`);
+      const dir = resolve(o.dir);
+      const ca = existsSync(caFilesIn(dir).ca) ? caFilesIn(dir) : await createCa(dir, r.config.cluster, so);
+      const made: string[] = [];
+      const c = r.config.coordinator;
+      const targets = [
+        ...r.config.nodes.map((n) => ({ name: n.name, host: n.address })),
+        ...(c.kind === 'embedded' ? [{ name: 'coordinator', host: c.address.slice(0, c.address.lastIndexOf(':')) }] : []),
+      ];
+      for (const t of targets) {
+        const isIp = /^[\d.]+$|:/.test(t.host);
+        await issueCert(ca, { name: t.name, role: 'node', ...(isIp ? { ips: [t.host] } : { dns: [t.host] }), ...so });
+        made.push(t.name);
+      }
+      const snippet = { security: { tls: { ca: `${dir}/ca.crt`, cert: `${dir}/\${HALO_NODE}.crt`, key: `${dir}/\${HALO_NODE}.key` } } };
+      if (ctx.output() === 'json') ctx.printJson({ dir, certificates: made, config: snippet });
+      else {
+        ctx.out(`CA ${ca.ca}; certificates for ${made.join(', ')} in ${dir}`);
+        ctx.out('Copy ca.crt and each node\'s own .crt/.key to it (keep ca.key off the nodes), then add to halo.yaml:');
+        ctx.out(`security:\n  tls:\n    ca: ${snippet.security.tls.ca}\n    cert: ${snippet.security.tls.cert}\n    key: ${snippet.security.tls.key}`);
+      }
+    });
+  certs
+    .command('issue')
+    .description('issue one certificate from the CA in --dir: a person\'s or a tool\'s client certificate (viewer, operator, admin) or a node\'s')
+    .requiredOption('--dir <dir>', 'the CA directory (from "halo certs create")')
+    .requiredOption('--name <name>', 'CN: a node name or a user name')
+    .addOption(new Option('--role <role>', 'OU: what the holder may do').choices(['node', ...ROLES]).makeOptionMandatory())
+    .option('--ip <address>', 'an IP address the certificate is valid for (nodes; repeatable)', collect)
+    .option('--dns <name>', 'a DNS name the certificate is valid for (nodes; repeatable)', collect)
+    .action(async (o: { dir: string; name: string; role: 'node' | Role; ip?: string[]; dns?: string[] }) => {
+      const { caFilesIn, issueCert } = await import('../security/certs.js');
+      const { existsSync } = await import('node:fs');
+      const ca = caFilesIn(o.dir);
+      if (!existsSync(ca.ca) || !existsSync(ca.caKey)) throw new ClusterError('HA_BAD_REQUEST', `--dir: no CA in ${o.dir} (ca.crt and ca.key); run "halo certs create" first`);
+      const files = await issueCert(ca, { name: o.name, role: o.role, ...(o.ip ? { ips: o.ip } : {}), ...(o.dns ? { dns: o.dns } : {}), ...so });
+      if (ctx.output() === 'json') ctx.printJson(files);
+      else ctx.out(`issued ${o.role} certificate for ${o.name}: ${files.cert} (key ${files.key}, mode 0600)`);
+    });
+
   program
     .command('whoami')
     .description('who the API takes you for: name, role and scope')

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Coordinator } from '../coord/coordinator.js';
 import { clusterKeys } from '../domain/keys.js';
 import { AuditEntrySchema, type AuditEntry } from '../domain/security.js';
+import { parseStored } from '../domain/parse.js';
 import { deleteOldest, padAt } from './events.js';
 
 /** An audit record as read back, with the revision that created it. */
@@ -28,14 +29,8 @@ export async function listAudit(
   const { items } = await coord.list(clusterKeys(cluster).auditPrefix, opts.signal ? { signal: opts.signal } : {});
   const out: AuditItem[] = [];
   for (const kv of items) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(kv.value);
-    } catch {
-      continue;
-    }
-    const r = AuditEntrySchema.safeParse(raw);
-    if (r.success && (opts.afterRevision === undefined || kv.createRevision > opts.afterRevision)) out.push({ ...r.data, revision: kv.createRevision });
+    const e = parseStored(AuditEntrySchema, kv.value);
+    if (e && (opts.afterRevision === undefined || kv.createRevision > opts.afterRevision)) out.push({ ...e, revision: kv.createRevision });
   }
   out.sort((a, b) => a.revision - b.revision || a.at - b.at);
   return opts.limit !== undefined && out.length > opts.limit ? out.slice(out.length - opts.limit) : out;

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Coordinator } from '../coord/coordinator.js';
 import { ClusterError } from '../domain/errors.js';
 import { clusterKeys } from '../domain/keys.js';
+import { parseStored } from '../domain/parse.js';
 import {
   SessionRecordSchema,
   TokenRecordSchema,
@@ -33,16 +34,6 @@ function sameHash(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-function parseJson<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, text: string): T | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const r = schema.safeParse(raw);
-  return r.success ? r.data : undefined;
-}
 
 export interface TokenSpec {
   readonly name: string;
@@ -83,7 +74,7 @@ export async function createToken(coord: Coordinator, cluster: string, spec: Tok
 
 export async function listTokens(coord: Coordinator, cluster: string, opts: { readonly signal?: AbortSignal } = {}): Promise<TokenRecord[]> {
   const { items } = await coord.list(clusterKeys(cluster).tokensPrefix, opts.signal ? { signal: opts.signal } : {});
-  return items.flatMap((kv) => parseJson(TokenRecordSchema, kv.value) ?? []).sort((a, b) => a.createdAt - b.createdAt);
+  return items.flatMap((kv) => parseStored(TokenRecordSchema, kv.value) ?? []).sort((a, b) => a.createdAt - b.createdAt);
 }
 
 /** Deletes a token and every console session made from it. false: no such token. */
@@ -95,7 +86,7 @@ export async function revokeToken(coord: Coordinator, cluster: string, id: strin
   await coord.delete(keys.token(id), o);
   const { items } = await coord.list(keys.sessionsPrefix, o);
   for (const kv of items) {
-    const s = parseJson(SessionRecordSchema, kv.value);
+    const s = parseStored(SessionRecordSchema, kv.value);
     if (s === undefined || s.tokenId === id) await coord.delete(kv.key, o);
   }
   return true;
@@ -126,11 +117,11 @@ export class CredentialVerifier {
     this.keys = clusterKeys(cluster);
   }
 
-  private async record<T>(cache: Map<string, Cached<T>>, key: string, id: string, schema: Parameters<typeof parseJson<T>>[0], now: number): Promise<T | undefined> {
+  private async record<T>(cache: Map<string, Cached<T>>, key: string, id: string, schema: Parameters<typeof parseStored<T>>[0], now: number): Promise<T | undefined> {
     const hit = cache.get(id);
     if (hit && now - hit.at < this.cacheMs) return hit.value;
     const kv = await this.coord.get(key);
-    const value = kv === undefined ? undefined : parseJson(schema, kv.value);
+    const value = kv === undefined ? undefined : parseStored(schema, kv.value);
     if (value === undefined) cache.delete(id);
     else {
       if (cache.size > 10_000) cache.clear();
@@ -192,7 +183,7 @@ export async function sweepSessions(coord: Coordinator, cluster: string, now: nu
   const { items } = await coord.list(clusterKeys(cluster).sessionsPrefix, o);
   let n = 0;
   for (const kv of items) {
-    const s = parseJson(SessionRecordSchema, kv.value);
+    const s = parseStored(SessionRecordSchema, kv.value);
     if (s === undefined || now >= s.expiresAt) {
       await coord.delete(kv.key, o);
       n++;

@@ -66,7 +66,15 @@ describe('configuration', () => {
         ['prod.yaml', 17, 'groups[0].resources[0].command'],
       ]);
       const good = await h.app.inject({ method: 'POST', url: '/v1/config/validate', payload: { source: CONFIG_YAML } });
-      assert.deepEqual(ConfigValidateResponseSchema.parse(json(good.body)), { ok: true, issues: [] });
+      const root = 'command "/bin/sleep" runs as root; set user: to run it with fewer privileges';
+      assert.deepEqual(ConfigValidateResponseSchema.parse(json(good.body)), {
+        ok: true,
+        issues: [],
+        warnings: [
+          { path: 'groups[0].resources[0]', message: root },
+          { path: 'groups[1].resources[0]', message: root },
+        ],
+      });
       assert.equal(await h.coord.get(keys.config), undefined);
       const noSource = await h.app.inject({ method: 'POST', url: '/v1/config/validate', payload: { file: 'a.yaml' } });
       assert.equal(noSource.statusCode, 400);
