@@ -232,6 +232,8 @@ class FetchHelper {
       this.waiting.get(a.id)?.(a);
       this.waiting.delete(a.id);
     });
+    // A helper that died mid-write fails the write with EPIPE; its exit answers everyone waiting.
+    child.stdin?.on('error', () => undefined);
     child.once('exit', () => {
       for (const [id, done] of this.waiting) done({ id, ok: false, error: 'fetch helper exited' });
       this.waiting.clear();
@@ -359,6 +361,8 @@ export class NetnsHosts {
         if (o.signal?.aborted) reject(o.signal.reason);
         else resolve({ code: code ?? -1, stdout, stderr });
       });
+      // A command that exits without reading its input makes the write fail with EPIPE: not an error here.
+      child.stdin?.on('error', () => undefined);
       child.stdin?.end(o.input ?? '');
     });
   }
