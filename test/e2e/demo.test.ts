@@ -20,8 +20,8 @@ test('halo demo: starts a 3-node cluster serving the sample service; Ctrl-C leav
   const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg'), HALO_CREDENTIALS: '', HALO_TOKEN: '', HALO_API: '', HALO_CA: '' };
   const demo = spawn(process.execPath, [HALO_BIN, 'demo', '--dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
-  demo.stdout.on("data", (d: Buffer) => { out += d.toString(); if (process.env["DEMO_DEBUG"]) process.stderr.write(d); });
-  demo.stderr.on("data", (d: Buffer) => { out += d.toString(); if (process.env["DEMO_DEBUG"]) process.stderr.write(d); });
+  demo.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  demo.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((res) => demo.on('exit', (code) => res(code)));
   try {
     await eventually(async () => out.includes('Ctrl-C stops everything'), { timeoutMs: 60_000, what: `demo ready; output so far:\n${out}` });
@@ -77,13 +77,29 @@ test('halo demo: starts a 3-node cluster serving the sample service; Ctrl-C leav
     await eventually(async () => pids.every((p) => !isAlive(p)), { timeoutMs: 10_000, what: 'every demo process gone' });
     assert.match(out, /nothing left running/);
     // Nothing else that mentions the demo's directory (the coordinator, guards) survives either.
-    const leftovers = readdirSync('/proc')
-      .filter((d) => /^\d+$/.test(d))
-      .map((d) => Number(d))
-      .filter((pid) => isAlive(pid) && (readCmdline(pid) ?? []).some((a) => a.includes(dir)));
-    assert.deepEqual(leftovers, []);
+    assert.deepEqual(leftoversOf(dir), []);
   } finally {
-    if (demo.exitCode === null) demo.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    // After a failure above: stop the demo as a user would, then make sure nothing of it survives
+    // to load the machine for the tests that follow.
+    if (demo.exitCode === null) {
+      demo.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    }
+    for (const pid of [...(demo.exitCode === null && demo.pid !== undefined ? [demo.pid] : []), ...leftoversOf(dir)]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone in the meantime.
+      }
+    }
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }
 });
+
+/** Live processes whose command line mentions the demo's directory (coordinator, agents, guards). */
+function leftoversOf(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => Number(d))
+    .filter((pid) => isAlive(pid) && (readCmdline(pid) ?? []).some((a) => a.includes(dir)));
+}
