@@ -439,8 +439,10 @@ describe('API fuzz: hostile input on every documented route', () => {
   test(`inject(): every route, admin and anonymous, ${RUNS} hostile requests: always a 4xx in the error shape, nothing written`, async () => {
     const routeArb = fc.constantFrom(...ROUTES).chain((r) => fc.tuple(fc.constant(r), hostileFor(r), callerArb));
     let n = 0;
+    const seen = new Set<string>();
     await fc.assert(
-      fc.asyncProperty(routeArb, async ([, h, caller]) => {
+      fc.asyncProperty(routeArb, async ([r, h, caller]) => {
+        seen.add(`${r.method} ${r.path}`);
         const headers = headersOf(caller, f.admin, h);
         const res = await f.app.inject({
           method: h.method,
@@ -461,6 +463,7 @@ describe('API fuzz: hostile input on every documented route', () => {
     const ok = await f.app.inject({ method: 'GET', url: '/v1/status', headers: { authorization: `Bearer ${f.admin}` } });
     assert.equal(ok.statusCode, 200, ok.body);
     assertUnchanged(initial, await snapshot(f.coord), 'inject');
+    if (RUNS >= 400) assert.deepEqual(ROUTES.map((r) => `${r.method} ${r.path}`).filter((k) => !seen.has(k)), [], 'routes never fuzzed');
   });
 
   test(`real HTTP: ${Math.max(20, Math.ceil(RUNS / 4))} hostile requests per property over a socket (parser limits, 414, 431, bad URLs): 4xx in the error shape, nothing written`, async () => {
