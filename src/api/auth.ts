@@ -105,7 +105,10 @@ export function cookieValue(header: string | undefined, name: string): string | 
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** Failed authentication attempts per source address: more than LIMIT in WINDOW_MS are refused unchecked (429). */
+/**
+ * Failed authentication attempts per source address (a bad credential or none on a route that
+ * needs one): more than LIMIT in WINDOW_MS are refused unchecked (429).
+ */
 const FAIL_LIMIT = 20;
 const FAIL_WINDOW_MS = 10_000;
 
@@ -132,6 +135,16 @@ export class FailureLimiter {
     this.fails.set(source, list);
     return list.length === this.limit;
   }
+}
+
+/** Why a change may not be made this way: from a cross-site browser context, or with a body that is not JSON. */
+function unsafeMutation(req: FastifyRequest): { status: number; body: ErrorBody } | undefined {
+  const type = req.headers['content-type'];
+  if (req.headers['sec-fetch-site'] === 'cross-site') return { status: 403, body: { code: 'HA_PERMISSION', message: 'cross-site requests may not change anything' } };
+  if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
+    return { status: 415, body: { code: 'HA_BAD_REQUEST', message: `content-type must be application/json, got "${type.slice(0, 60)}"` } };
+  }
+  return undefined;
 }
 
 export interface AuthDeps {
@@ -199,9 +212,16 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
       } else if (access.kind !== 'public') badCredential = true;
     }
     req.identity = identity;
-    if (access.kind === 'public') return;
+    if (access.kind === 'public') {
+      // Public changes (the console login) too: a cross-site form must not log a browser in with
+      // its client certificate, and a body that is not JSON is refused as such.
+      const refusal = MUTATING.has(req.method) ? unsafeMutation(req) : undefined;
+      return refusal === undefined ? undefined : refuse(req, reply, refusal.status, refusal.body);
+    }
     if (identity === null) {
-      if (badCredential && limiter.fail(source, now)) req.log.warn({ source }, 'authentication failures: rate limit reached');
+      // A request with no credential at all counts too: otherwise a flood of them would be
+      // answered (and audited) without limit.
+      if (limiter.fail(source, now)) req.log.warn({ source }, 'authentication failures: rate limit reached');
       return refuse(req, reply, 401, {
         code: 'HA_UNAUTHENTICATED',
         message: badCredential
@@ -222,12 +242,8 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
       if (identity.kind === 'cert' && req.headers['x-halo-csrf'] === undefined) {
         return refuse(req, reply, 403, { code: 'HA_PERMISSION', message: 'a change made with a client certificate must carry the x-halo-csrf header (any value)' });
       }
-      const type = req.headers['content-type'];
-      const site = req.headers['sec-fetch-site'];
-      if (site === 'cross-site') return refuse(req, reply, 403, { code: 'HA_PERMISSION', message: 'cross-site requests may not change anything' });
-      if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
-        return refuse(req, reply, 415, { code: 'HA_BAD_REQUEST', message: `content-type must be application/json, got "${type.slice(0, 60)}"` });
-      }
+      const refusal = unsafeMutation(req);
+      if (refusal !== undefined) return refuse(req, reply, refusal.status, refusal.body);
     }
     return;
   });

@@ -36,10 +36,38 @@ export function httpStatusOf(code: ErrorCode): number {
   }
 }
 
-function describeValue(v: unknown): string {
+const DESCRIBE_MAX = 60;
+/** Levels of a list or object shown in a message; deeper ones print as `[...]` or `{...}`. */
+const DESCRIBE_DEPTH = 3;
+/** Items or fields shown per level. */
+const DESCRIBE_ITEMS = 4;
+
+/**
+ * Short rendering of a received value for a message (at most 60 characters). Bounded in depth
+ * and width, so a hostile body (thousands of nested lists, megabytes of text) costs no stack
+ * and little time; never throws.
+ */
+export function describeValue(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  const s = preview(v, 0);
+  return s.length > DESCRIBE_MAX ? `${s.slice(0, DESCRIBE_MAX - 3)}...` : s;
+}
+
+function preview(v: unknown, depth: number): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > DESCRIBE_MAX ? v.slice(0, DESCRIBE_MAX) : v);
+  if (v === null || typeof v !== 'object') return typeof v === 'number' || typeof v === 'boolean' ? String(v) : typeof v;
+  const list = Array.isArray(v);
+  if (depth >= DESCRIBE_DEPTH) return list ? '[...]' : '{...}';
+  const parts: string[] = [];
+  if (Array.isArray(v)) {
+    for (const item of v.slice(0, DESCRIBE_ITEMS)) parts.push(preview(item, depth + 1));
+    if (v.length > DESCRIBE_ITEMS) parts.push('...');
+    return `[${parts.join(',')}]`;
+  }
+  const keys = Object.keys(v);
+  for (const k of keys.slice(0, DESCRIBE_ITEMS)) parts.push(`${preview(k, depth + 1)}:${preview((v as Record<string, unknown>)[k], depth + 1)}`);
+  if (keys.length > DESCRIBE_ITEMS) parts.push('...');
+  return `{${parts.join(',')}}`;
 }
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
@@ -67,6 +95,15 @@ export function parseRequest<S extends z.ZodType>(schema: S, input: unknown, whe
   });
   const first = lines[0] ?? `${where}: invalid`;
   return fail('HA_BAD_REQUEST', lines.length > 1 ? `${first} (and ${lines.length - 1} more)` : first, lines);
+}
+
+/**
+ * The body of a request whose body is optional: no body at all reads as `{}`. A body of JSON
+ * `null` is a body of the wrong type, refused by the schema like any other (it once read as `{}`
+ * and let `null` through as an empty request).
+ */
+export function optionalBody(body: unknown): unknown {
+  return body === undefined ? {} : body;
 }
 
 function fail(code: ErrorCode, message: string, details: readonly string[]): never {

@@ -7,7 +7,7 @@ import type { Clock } from '../platform/clock.js';
 import { createToken, identityOfToken, listTokens, revokeToken, type CredentialVerifier } from '../security/credentials.js';
 import { clearedSessionCookie, sessionCookie } from './auth.js';
 import { listAudit } from '../observability/audit.js';
-import { parseRequest } from './errors.js';
+import { optionalBody, parseRequest } from './errors.js';
 import {
   AuditQuerySchema,
   SessionRequestSchema,
@@ -79,7 +79,7 @@ export function registerSecurityRoutes(app: FastifyInstance, deps: SecurityRoute
 
   /** Login: a token in the body, or the connection's client certificate, becomes a session cookie. */
   app.post('/v1/session', async (req, reply): Promise<SessionResponse> => {
-    const body = parseRequest(SessionRequestSchema, req.body ?? {}, 'body');
+    const body = parseRequest(SessionRequestSchema, optionalBody(req.body), 'body');
     const now = clock.wallNow();
     let tokenId: string | null = null;
     let expires: number | null = null;

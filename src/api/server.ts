@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { formatIssues, parseConfigText, rootCommandWarnings } from '../config/index.js';
@@ -10,7 +12,7 @@ import type { ClusterEvent, MoveIntent, StoredConfig } from '../domain/state.js'
 import { appendEvent, listEvents, parseEventRecord, type StoredEvent } from '../observability/events.js';
 import { listJournal } from '../observability/journal.js';
 import type { Clock } from '../platform/clock.js';
-import { ConfigRejectedError, httpStatusOf, parseRequest } from './errors.js';
+import { ConfigRejectedError, httpStatusOf, optionalBody, parseRequest } from './errors.js';
 import { findGroup, findNode, groupView, nodeViews, observeCluster, readStoredConfig, statusOf } from './observe.js';
 import { registerConsoleRoute } from './console-route.js';
 import { registerMetricsRoute } from './metrics-route.js';
@@ -71,10 +73,80 @@ export interface ApiDeps {
   readonly sessionTtlMs?: number;
   /** How long a token or session record is trusted before it is read again; default 1 s. */
   readonly credentialCacheMs?: number;
+  /** Connection timeouts; default API_TIMEOUTS (tests shorten them). */
+  readonly timeouts?: Partial<ApiTimeouts>;
 }
+
+/** How long the API waits for a client: slow or stalled clients must not hold connections. */
+export interface ApiTimeouts {
+  /** The request line and all headers must arrive within this (slowloris). */
+  readonly headersMs: number;
+  /** The whole request, body included, must arrive within this; at least headersMs. */
+  readonly requestMs: number;
+  /** An idle kept-alive connection is closed after this. */
+  readonly keepAliveMs: number;
+  /** A connection with no traffic either way is closed after this (event streams send a keep-alive every 15 s). */
+  readonly idleMs: number;
+  /** How often Node checks headersMs and requestMs (its default, 30 s, would let a stalled client stay that much longer). */
+  readonly checkIntervalMs: number;
+}
+
+export const API_TIMEOUTS: ApiTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, idleMs: 60_000, checkIntervalMs: 1_000 };
 
 /** Largest request body accepted (a configuration file is the largest legitimate one). */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** Largest request line plus headers; larger is refused with 431 before any route runs. */
+export const HEADER_LIMIT_BYTES = 16 * 1024;
+
+/** Longest request URL (path and query); longer is refused with 414. */
+export const URL_LIMIT_BYTES = 4 * 1024;
+
+/** Longest path parameter (a group, node or token id); longer is refused with 414. */
+export const PARAM_LIMIT_CHARS = 200;
+
+/** Deepest nesting of lists and objects in a JSON body; no request needs more than 3. */
+export const BODY_DEPTH_LIMIT = 64;
+
+/** Nesting depth of a parsed JSON value, counted without recursion; stops once past `limit`. */
+export function jsonDepthExceeds(value: unknown, limit: number): boolean {
+  const stack: { v: unknown; depth: number }[] = [{ v: value, depth: 0 }];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    if (top.v === null || typeof top.v !== 'object') continue;
+    const depth = top.depth + 1;
+    if (depth > limit) return true;
+    for (const child of Object.values(top.v)) if (child !== null && typeof child === 'object') stack.push({ v: child, depth });
+  }
+  return false;
+}
+
+/** A refusal written straight to the socket, for errors Node raises before any request exists. */
+function rawErrorResponse(status: number, body: ErrorBody): string {
+  const text = JSON.stringify(body);
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`;
+}
+
+/**
+ * Answers HTTP parse errors (headers too large, malformed request line, timeouts) in the API's
+ * error shape, then closes the connection. Replaces fastify's default, which answers its own shape.
+ */
+function onClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let status: number;
+  let body: ErrorBody;
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    body = { code: 'HA_BAD_REQUEST', message: `request line and headers are larger than ${HEADER_LIMIT_BYTES} bytes` };
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    body = { code: 'HA_BAD_REQUEST', message: 'the request did not arrive in time' };
+  } else {
+    status = 400;
+    body = { code: 'HA_BAD_REQUEST', message: `malformed HTTP request (${(err.code ?? 'parse error').slice(0, 40)})` };
+  }
+  if (socket.writable) socket.end(rawErrorResponse(status, body));
+  socket.destroy();
+}
 
 /** Default number of events returned when no limit is given. */
 const DEFAULT_EVENT_LIMIT = 100;
@@ -97,13 +169,36 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const { coord, cluster, self, clock } = deps;
   const keys = clusterKeys(cluster);
   const logger = deps.logger ?? false;
+  const t: ApiTimeouts = { ...API_TIMEOUTS, ...deps.timeouts };
+  const nodeServer = { maxHeaderSize: HEADER_LIMIT_BYTES, headersTimeout: t.headersMs, requestTimeout: t.requestMs, connectionsCheckingInterval: t.checkIntervalMs };
   const base = {
     bodyLimit: BODY_LIMIT_BYTES,
-    routerOptions: { maxParamLength: 200 },
-    ...(deps.tls ? { https: { key: deps.tls.key, cert: deps.tls.cert, ca: deps.tls.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
+    routerOptions: { maxParamLength: PARAM_LIMIT_CHARS },
+    requestTimeout: t.requestMs,
+    keepAliveTimeout: t.keepAliveMs,
+    connectionTimeout: t.idleMs,
+    clientErrorHandler: onClientError,
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
+      const long = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const path = (req.raw.url ?? '').split('?')[0] ?? '';
+      const body: ErrorBody = long
+        ? { code: 'HA_BAD_REQUEST', message: `a path parameter is longer than ${PARAM_LIMIT_CHARS} characters` }
+        : { code: 'HA_BAD_REQUEST', message: `the URL path is not valid percent-encoding: ${JSON.stringify(path.slice(0, 100))}` };
+      void reply.status(long ? 414 : 400).send(body);
+    },
+    ...(deps.tls
+      ? { https: { ...nodeServer, key: deps.tls.key, cert: deps.tls.cert, ca: deps.tls.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } }
+      : { http: nodeServer }),
   };
   const app = (logger !== false && isLoggerInstance(logger) ? Fastify({ ...base, loggerInstance: logger }) : Fastify({ ...base, logger })) as unknown as FastifyInstance;
   const verifier = new CredentialVerifier(coord, cluster, deps.credentialCacheMs ?? 1000);
+  // Before authentication, so an oversized URL is refused without any work.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url.length <= URL_LIMIT_BYTES) return;
+    const body: ErrorBody = { code: 'HA_BAD_REQUEST', message: `the URL is longer than ${URL_LIMIT_BYTES} bytes` };
+    req.failureCode = body.code;
+    return reply.status(414).send(body);
+  });
   registerAuth(app, { coord, cluster, self, clock, verifier, metricsOpen: deps.metricsOpen ?? false });
   /** Who asked, for events: the caller's name and the node whose API took the request. */
   const byOf = (req: FastifyRequest): string => `${req.identity?.name ?? 'api'}@${self}`;
@@ -148,6 +243,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     if (status >= 500) req.log.error({ err }, 'request failed');
     req.failureCode = body.code;
     void reply.status(status).send(body);
+  });
+
+  // Bodies are parsed by then (only for callers that passed authentication); refuse deep ones
+  // before any validation or message formatting walks them.
+  app.addHook('preValidation', async (req) => {
+    if (jsonDepthExceeds(req.body, BODY_DEPTH_LIMIT)) {
+      throw new ClusterError('HA_BAD_REQUEST', `body: nested more than ${BODY_DEPTH_LIMIT} levels deep; expected at most ${BODY_DEPTH_LIMIT} levels of lists and objects`);
+    }
   });
 
   app.setNotFoundHandler((req, reply) => {
@@ -326,7 +429,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.post('/v1/groups/:group/switchover', async (req, reply): Promise<MoveAccepted> => {
     const { group } = parseRequest(GroupParamsSchema, req.params, 'params');
-    const body = parseRequest(SwitchoverRequestSchema, req.body ?? {}, 'body');
+    const body = parseRequest(SwitchoverRequestSchema, optionalBody(req.body), 'body');
     const res = await requestMove(req, 'switchover', group, body.to);
     void reply.status(202);
     return res;
@@ -334,14 +437,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.post('/v1/groups/:group/failover', async (req, reply): Promise<MoveAccepted> => {
     const { group } = parseRequest(GroupParamsSchema, req.params, 'params');
-    parseRequest(FailoverRequestSchema, req.body ?? {}, 'body');
+    parseRequest(FailoverRequestSchema, optionalBody(req.body), 'body');
     const res = await requestMove(req, 'failover', group, undefined);
     void reply.status(202);
     return res;
   });
 
   app.post('/v1/maintenance', async (req): Promise<MaintenanceResponse> => {
-    const body = parseRequest(MaintenanceRequestSchema, req.body ?? {}, 'body');
+    const body = parseRequest(MaintenanceRequestSchema, optionalBody(req.body), 'body');
     const config = await storedFor(req);
     if (body.group === undefined) requireUnscoped(req.identity, body.node === undefined ? 'cluster-wide maintenance' : 'node maintenance');
     const by = byOf(req);
@@ -387,7 +490,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.post('/v1/groups/:group/cleanup', async (req): Promise<CleanupResponse> => {
     const { group: raw } = parseRequest(GroupParamsSchema, req.params, 'params');
-    const body = parseRequest(CleanupRequestSchema, req.body ?? {}, 'body');
+    const body = parseRequest(CleanupRequestSchema, optionalBody(req.body), 'body');
     const config = await storedFor(req);
     const by = byOf(req);
     const group = findGroup(config, raw).name;

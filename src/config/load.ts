@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isAlias, isCollection, isMap, isNode, isScalar, isSeq, Lexer, LineCounter, Parser, parseDocument, visit, type Document } from 'yaml';
 import { z } from 'zod';
 import { HaloConfigSchema, type HaloConfig } from '../domain/config.js';
 import { assertNever, ClusterError } from '../domain/errors.js';
@@ -29,6 +29,20 @@ export type ParseResult = { ok: true; config: HaloConfig; source: string } | { o
 export const MISSING = '(missing)';
 export const ROOT_PATH = '(root)';
 const VALUE_MAX = 60;
+
+/**
+ * Deepest nesting of mappings and lists accepted in a configuration (halo.yaml needs about 6).
+ * Checked on the token stream before the document is built, so a deeply nested file costs
+ * linear time and no stack, whatever its size.
+ */
+export const MAX_YAML_DEPTH = 64;
+
+/**
+ * Most alias expansions (`*name`) in one configuration, weighted as the `yaml` library's
+ * `maxAliasCount` weighs them (an alias of a collection that itself holds aliases counts for
+ * all of them): exponential "billion laughs" expansion is refused long before it costs anything.
+ */
+export const MAX_YAML_ALIASES = 100;
 
 type Path = readonly PropertyKey[];
 type AnyDoc = Document.Parsed;
@@ -288,6 +302,47 @@ function yamlMessage(code: string, message: string, path: Path): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Hostile input
+
+/**
+ * Offset of the first mapping or list nested more than MAX_YAML_DEPTH levels deep, or undefined.
+ * Runs the `yaml` lexer and CST parser (both iterative) token by token and stops at the first
+ * collection past the limit, before anything recursive (composing, toJS, validation) sees the text.
+ */
+function tooDeepAt(text: string): number | undefined {
+  const parser = new Parser();
+  for (const lexeme of new Lexer().lex(text)) {
+    for (const token of parser.next(lexeme)) void token;
+    let depth = 0;
+    for (const t of parser.stack) {
+      if (t.type !== 'block-map' && t.type !== 'block-seq' && t.type !== 'flow-collection') continue;
+      if (++depth > MAX_YAML_DEPTH) return t.offset;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Keys that are mappings or lists (`? [a, b]`, `{[a]: 1}`, or an alias of one). JSON objects
+ * cannot hold them: the `yaml` library would turn them into strings such as "[ a, b ]" with a
+ * process warning, so they are refused with their position instead.
+ */
+function collectionKeys(doc: AnyDoc, text: string): { offset: number; path: Path; text: string }[] {
+  const found: { offset: number; path: Path; text: string }[] = [];
+  visit(doc, {
+    Pair(_, pair) {
+      const key: unknown = pair.key;
+      const target = isAlias(key) ? key.resolve(doc) : key;
+      if (!isCollection(target) || !isNode(key) || !key.range) return;
+      const offset = key.range[0];
+      // pathAtOffset ends with the key itself; the path named is the mapping that holds it.
+      found.push({ offset, path: pathAtOffset(doc.contents, offset).slice(0, -1), text: text.slice(offset, key.range[1]) });
+    },
+  });
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Public API
 
 /**
@@ -298,11 +353,21 @@ function yamlMessage(code: string, message: string, path: Path): string {
  */
 export function parseConfigText(text: string, file: string): ParseResult {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number): { line: number; column: number } => {
     const p = lineCounter.linePos(offset);
     return { line: p.line, column: p.col };
   };
+  const deepAt = tooDeepAt(text);
+  if (deepAt !== undefined) {
+    // The document is not parsed, so the line starts up to the issue are counted here.
+    lineCounter.addNewLine(0);
+    for (let i = text.indexOf('\n'); i >= 0 && i < deepAt; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
+    return {
+      ok: false,
+      issues: [{ file, ...at(deepAt), path: ROOT_PATH, value: MISSING, message: `nested more than ${MAX_YAML_DEPTH} levels deep: expected at most ${MAX_YAML_DEPTH} levels of mappings and lists` }],
+    };
+  }
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
 
   if (doc.errors.length > 0) {
     const issues = doc.errors.map((e): ConfigIssue => {
@@ -322,12 +387,36 @@ export function parseConfigText(text: string, file: string): ParseResult {
     };
   }
 
+  const keyIssues = collectionKeys(doc, text).map((k): ConfigIssue => ({
+    file,
+    ...at(k.offset),
+    path: formatPath(k.path),
+    value: renderValue(k.text),
+    message: 'a mapping or list used as a key: expected a plain name (a string) as every key',
+  }));
+  if (keyIssues.length > 0) return { ok: false, issues: sortIssues(keyIssues) };
+
   let data: unknown;
   try {
-    data = doc.toJS({ maxAliasCount: 1000 });
+    data = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    return { ok: false, issues: [{ file, line: 1, column: 1, path: ROOT_PATH, value: MISSING, message: `cannot read the YAML document: ${message}` }] };
+    const aliases = /alias count/i.test(message);
+    return {
+      ok: false,
+      issues: [
+        {
+          file,
+          line: 1,
+          column: 1,
+          path: ROOT_PATH,
+          value: MISSING,
+          message: aliases
+            ? `aliases (*name) expand to more than ${MAX_YAML_ALIASES} copies: expected at most ${MAX_YAML_ALIASES} (an alias of a collection counts once for every alias inside it)`
+            : `cannot read the YAML document: ${message}`,
+        },
+      ],
+    };
   }
 
   const result = HaloConfigSchema.safeParse(data);

@@ -80,9 +80,13 @@ async function setup() {
     dbViewer: await makeToken(coord, CLUSTER, 'viewer', { groups: ['db'], name: 'db-viewer' }),
   };
   const tokenId = /^halo_([0-9a-f]{16})_/.exec(tokens.viewer)?.[1] ?? '';
+  let anonymous = 0;
   const call = (r: Route, token: string | undefined, group = 'web'): Promise<LightMyRequestResponse> => {
     const q = request(r, group, tokenId);
-    return app.inject({ method: q.method, url: q.url, ...(q.payload === undefined ? {} : { payload: q.payload as object }), headers: token === undefined ? {} : { authorization: `Bearer ${token}` } }) as Promise<LightMyRequestResponse>;
+    // Requests without a credential count as failed attempts: each from its own source address,
+    // so the failed-attempt limit (tested below) does not step in.
+    const from = token === undefined ? { remoteAddress: `127.0.2.${++anonymous}` } : {};
+    return app.inject({ method: q.method, url: q.url, ...from, ...(q.payload === undefined ? {} : { payload: q.payload as object }), headers: token === undefined ? {} : { authorization: `Bearer ${token}` } }) as Promise<LightMyRequestResponse>;
   };
   return { clock, coord, app, tokens, call, tokenId, async close() { await app.close(); await coord.close(); } };
 }
@@ -308,6 +312,23 @@ describe('security: sessions, CSRF, expiry, revocation, rate limit, audit', () =
       );
       const listed = await h.app.inject({ method: 'GET', url: '/v1/audit?limit=2', headers: { authorization: `Bearer ${h.tokens.admin}` } });
       assert.deepEqual((JSON.parse(listed.body) as { entries: { identity: string }[] }).entries.map((e) => e.identity), ['test-viewer', 'test-operator']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('requests with no credential at all count toward the failed-attempt limit, per source address', async () => {
+    const h = await setup();
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 22; i++) codes.push((await h.app.inject({ method: 'GET', url: '/v1/status', remoteAddress: '10.9.9.9' })).statusCode);
+      assert.deepEqual(codes, [...Array(20).fill(401), 429, 429]);
+      const limited = await h.app.inject({ method: 'POST', url: '/v1/config', remoteAddress: '10.9.9.9', payload: { source: TENANT_YAML } });
+      assert.deepEqual([limited.statusCode, JSON.parse(limited.body).code], [429, 'HA_RATE_LIMITED']);
+      assert.equal((await h.app.inject({ method: 'GET', url: '/healthz', remoteAddress: '10.9.9.9' })).statusCode, 429, 'a limited source waits on public routes too');
+      assert.equal((await h.app.inject({ method: 'GET', url: '/v1/status', remoteAddress: '10.9.9.8', headers: { authorization: `Bearer ${h.tokens.viewer}` } })).statusCode, 200, 'other sources are not affected');
+      h.clock.advance(10_000);
+      assert.equal((await h.app.inject({ method: 'GET', url: '/v1/status', remoteAddress: '10.9.9.9', headers: { authorization: `Bearer ${h.tokens.viewer}` } })).statusCode, 200);
     } finally {
       await h.close();
     }
