@@ -18,6 +18,7 @@ import {
   classifyEtcdError,
   compactedError,
   grantRefusedError,
+  isExpiredAuthToken,
   type AttemptFailure,
   outcomeUnknownError,
   unavailableError,
@@ -261,8 +262,25 @@ export class EtcdCoordinator implements Coordinator {
     const failures: AttemptFailure[] = [];
     /** Members this watch broke on since it last heard from one: tried again only when all have. */
     const brokeOn = new Set<Member>();
+    /** Set when the last stream was refused for an expired auth token: reopen on that member with a fresh one. */
+    let reauthOn: Member | undefined;
+    /** Fresh tokens fetched since the watch last heard from a member (a second refusal in a row is final). */
+    let reauths = 0;
     for (let attempt = 0; ; attempt++) {
-      const m = this.best(brokeOn);
+      const m = reauthOn ?? this.best(brokeOn);
+      if (reauthOn !== undefined) {
+        reauthOn = undefined;
+        try {
+          await this.reauthenticate(m, AbortSignal.any(stops));
+        } catch (e) {
+          if (stops.some((s) => s.aborted)) return;
+          const f = classifyEtcdError(e, what);
+          if (f.kind === 'final') throw f.error;
+          failures.push(attemptFailure(f, m.endpoint));
+          brokeOn.add(m);
+          continue;
+        }
+      }
       const moveOn = this.watchGuard(m);
       const stream = new WatchStream(
         () => m.client.watchClient.watch(),
@@ -275,6 +293,10 @@ export class EtcdCoordinator implements Coordinator {
           const item = await stream.next();
           if (item.kind === 'stopped') return;
           if (item.kind === 'broken') {
+            if (isExpiredAuthToken(item.error) && reauths++ === 0) {
+              reauthOn = m;
+              break;
+            }
             const f = classifyEtcdError(item.error, what);
             if (f.kind === 'final') throw f.error;
             if (!(item.error instanceof MemberLostError)) this.members.failed(m, isNoLeader(f.detail));
@@ -285,7 +307,15 @@ export class EtcdCoordinator implements Coordinator {
           const res = item.response;
           moveOn.answered();
           if (res.compact_revision !== '0' && res.compact_revision !== '') throw compactedError(what);
-          if (res.canceled) throw watchCancelledError(what, res.cancel_reason);
+          if (res.canceled) {
+            // An expired token is not a refusal: authenticate again once and reopen from `after`.
+            if (isExpiredAuthToken(res.cancel_reason) && reauths++ === 0) {
+              reauthOn = m;
+              break;
+            }
+            throw watchCancelledError(what, res.cancel_reason);
+          }
+          reauths = 0;
           brokenSince = undefined;
           failures.length = 0;
           brokeOn.clear();
@@ -300,6 +330,7 @@ export class EtcdCoordinator implements Coordinator {
         moveOn.dispose();
         stream.close();
       }
+      if (reauthOn !== undefined) continue;
       brokenSince ??= Date.now();
       const left = brokenSince + this.requestTimeoutMs - Date.now();
       if (left <= 0) throw unavailableError(what, this.endpoints, failures, Date.now() - brokenSince);
@@ -309,6 +340,16 @@ export class EtcdCoordinator implements Coordinator {
         return;
       }
     }
+  }
+
+  /**
+   * Make `m`'s client fetch a new auth token: one unary read, which etcd3 retries with a fresh token
+   * when the member calls the cached one invalid. A watch stream takes the token its client holds
+   * when it opens, so it needs this after a refusal for an expired token.
+   */
+  private async reauthenticate(m: Member, signal: AbortSignal): Promise<void> {
+    const deadline = new Date(Date.now() + this.requestTimeoutMs);
+    await abortable(abortable(m.client.kv.range({ key: this.keys.range('').key, limit: 1 }, { deadline }), m.lost), signal);
   }
 
   /** Stop open watches and release connections. Leases are not revoked. */

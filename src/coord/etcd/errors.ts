@@ -144,6 +144,18 @@ export function grantRefusedError(what: string, reason: string): ClusterError {
   return new ClusterError('HA_COORD_UNAVAILABLE', `${what}: etcd refused (${reason})`);
 }
 
+/**
+ * Whether `e` (an error, or a watch's cancel reason) says the auth token the request carried has
+ * expired or is unknown to the member: etcd's simple tokens expire after `--auth-token-ttl` without
+ * use, and every member restart forgets them. Authenticating again fixes it; the password is fine.
+ * (Unary calls are re-authenticated inside etcd3; a watch stream carries the token it opened with.)
+ */
+export function isExpiredAuthToken(e: unknown): boolean {
+  if (e instanceof EtcdInvalidAuthTokenError) return true;
+  const message = typeof e === 'string' ? e : describe(e);
+  return message.includes('etcdserver: invalid auth token');
+}
+
 /** A watch the server cancelled for another reason than compaction. */
 export function watchCancelledError(what: string, reason: string): ClusterError {
   if (PERMISSION_MARKERS.some((m) => reason.includes(m))) {
