@@ -20,6 +20,7 @@ import {
   grantRefusedError,
   isExpiredAuthToken,
   type AttemptFailure,
+  type TlsFiles,
   outcomeUnknownError,
   unavailableError,
   watchCancelledError,
@@ -84,11 +85,14 @@ export class EtcdCoordinator implements Coordinator {
   private readonly healthIntervalMs: number;
   readonly dialTimeoutMs: number;
   private readonly closing = new AbortController();
+  /** The configured TLS files, named in errors when a handshake fails. */
+  private readonly tlsFiles: TlsFiles | undefined;
 
   constructor(opts: EtcdCoordinatorOptions) {
     if (opts.endpoints.length === 0) throw new ClusterError('HA_CONFIG_INVALID', 'etcd: at least one endpoint is required');
     this.endpoints = [...opts.endpoints];
     this.keys = new KeySpace(opts.prefix ?? '');
+    this.tlsFiles = opts.tls;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     const health = { ...DEFAULT_HEALTH_CHECK, ...opts.healthCheck };
@@ -333,7 +337,7 @@ export class EtcdCoordinator implements Coordinator {
       if (reauthOn !== undefined) continue;
       brokenSince ??= Date.now();
       const left = brokenSince + this.requestTimeoutMs - Date.now();
-      if (left <= 0) throw unavailableError(what, this.endpoints, failures, Date.now() - brokenSince);
+      if (left <= 0) throw unavailableError(what, this.endpoints, failures, Date.now() - brokenSince, undefined, this.tlsFiles);
       try {
         await pause(Math.min(retryPause(attempt), left), AbortSignal.any(stops));
       } catch {
@@ -413,7 +417,7 @@ export class EtcdCoordinator implements Coordinator {
       const onAbort = (): void => finish(() => reject(signal?.reason));
       signal?.addEventListener('abort', onAbort, { once: true });
       const giveUp = (cause?: unknown): void =>
-        finish(() => reject(unavailableError(what, this.endpoints, failures, Date.now() - started, cause)));
+        finish(() => reject(unavailableError(what, this.endpoints, failures, Date.now() - started, cause, this.tlsFiles)));
       const launch = (): void => {
         if (done) return;
         clearTimeout(timer);
@@ -551,7 +555,7 @@ export class EtcdCoordinator implements Coordinator {
         failures.push(attemptFailure(f, m.endpoint));
         const left = deadlineAt - Date.now();
         if (left <= 0 || this.closing.signal.aborted) {
-          throw unavailableError(what, this.endpoints, failures, Date.now() - started, f.cause);
+          throw unavailableError(what, this.endpoints, failures, Date.now() - started, f.cause, this.tlsFiles);
         }
         // Straight to another member if there is one that may answer; pause when all have failed.
         if (tried.size < this.members.all.length && this.best(tried).state !== 'down') continue;
