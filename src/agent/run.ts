@@ -11,6 +11,7 @@ import { EtcdCoordinator } from '../coord/etcd/index.js';
 import { formatIssues, loadConfigFile } from '../config/index.js';
 import { buildApi } from '../api/index.js';
 import { loadTlsMaterial } from '../security/tls.js';
+import { readPrivateFile } from '../security/secret-file.js';
 import { makeMonitor } from '../monitors/index.js';
 import { makeResourceAgent, writeFenceDeadline } from '../resources/index.js';
 import { SystemClock } from '../platform/clock.js';
@@ -34,7 +35,7 @@ export function resolveConfigPath(configFile: string, p: string): string {
 }
 
 /** `node` names the certificate presented to an embedded coordinator with `security.tls`. */
-export function makeCoordinatorClient(cfg: HaloConfig, configFile: string, standalone: boolean, node = 'coordinator'): Coordinator {
+export async function makeCoordinatorClient(cfg: HaloConfig, configFile: string, standalone: boolean, node = 'coordinator'): Promise<Coordinator> {
   if (standalone) return new MemoryCoordinator();
   const c = cfg.coordinator;
   switch (c.kind) {
@@ -54,12 +55,33 @@ export function makeCoordinatorClient(cfg: HaloConfig, configFile: string, stand
         dialTimeoutMs: c.dialTimeoutMs,
         requestTimeoutMs: c.requestTimeoutMs,
         ...(tls ? { tls } : {}),
-        ...(c.auth ? { auth: c.auth } : {}),
+        ...(c.auth ? { auth: { username: c.auth.username, password: await etcdPassword(c.auth, (p) => resolveConfigPath(configFile, p)) } } : {}),
       });
     }
     case 'memory':
       throw new ClusterError('HA_CONFIG_INVALID', 'coordinator.kind "memory" exists only inside one process: run `halo agent --standalone` or use kind "embedded"');
   }
+}
+
+/**
+ * The etcd password of `coordinator.auth`: inline, or read from `passwordFile`, which must be
+ * owner-only (like the embedded coordinator's secret file). One line; a trailing newline is ignored.
+ */
+export async function etcdPassword(
+  auth: { readonly password?: string | undefined; readonly passwordFile?: string | undefined },
+  resolvePath: (p: string) => string,
+): Promise<string> {
+  if (auth.passwordFile === undefined) {
+    if (auth.password === undefined) throw new ClusterError('HA_CONFIG_INVALID', 'coordinator.auth: give password or passwordFile');
+    return auth.password;
+  }
+  const file = resolvePath(auth.passwordFile);
+  const text = await readPrivateFile(file, { what: 'etcd password file (coordinator.auth.passwordFile)', ownerOnly: true });
+  const password = text.replace(/\r?\n$/, '');
+  if (password === '' || /[\r\n]/.test(password)) {
+    throw new ClusterError('HA_CONFIG_INVALID', `etcd password file ${file} (coordinator.auth.passwordFile): expected the password on one line, got ${password === '' ? 'an empty file' : 'several lines'}`);
+  }
+  return password;
 }
 
 /** Runs one node's agent until SIGINT/SIGTERM (stops resources) or SIGUSR2 (leaves them running for an upgrade). */
@@ -79,7 +101,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const log = makeLogger({ name: `halo-agent-${node}` });
   const clock = new SystemClock();
   const metrics = createMetrics();
-  const coord = new InstrumentedCoordinator(makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false, node), metrics);
+  const coord = new InstrumentedCoordinator(await makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false, node), metrics);
   const tls = cfg.security.tls ? loadTlsMaterial(cfg.security.tls, node, (p) => resolveConfigPath(opts.configFile, p)) : undefined;
   const apiUrl = `${tls ? 'https' : 'http'}://${nodeCfg.address}:${nodeCfg.apiPort}`;
 
