@@ -102,56 +102,73 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const clock = new SystemClock();
   const metrics = createMetrics();
   const coord = new InstrumentedCoordinator(await makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false, node), metrics);
-  const tls = cfg.security.tls ? loadTlsMaterial(cfg.security.tls, node, (p) => resolveConfigPath(opts.configFile, p)) : undefined;
-  const apiUrl = `${tls ? 'https' : 'http'}://${nodeCfg.address}:${nodeCfg.apiPort}`;
+  // What has been opened so far, closed again when starting fails: the process must exit with the
+  // error, not linger on open etcd connections and health checks.
+  const opened: (() => Promise<void>)[] = [() => coord.close()];
+  let mirrors: MirrorService;
+  let agent: Agent;
+  let api: Awaited<ReturnType<typeof buildApi>>;
+  let apiUrl: string;
+  try {
+    const tls = cfg.security.tls ? loadTlsMaterial(cfg.security.tls, node, (p) => resolveConfigPath(opts.configFile, p)) : undefined;
+    apiUrl = `${tls ? 'https' : 'http'}://${nodeCfg.address}:${nodeCfg.apiPort}`;
 
-  const mirrors = new MirrorService({ config: cfg, node, coord, stateDir, log, vars: nodeVars(cfg, node), tls });
-  await mirrors.start();
-  const agent = new Agent({
-    coord,
-    clock,
-    node,
-    config: cfg,
-    configSource: loaded.source,
-    apiUrl,
-    stateDir,
-    fenceFile,
-    writeFence: (deadline) => writeFenceDeadline(fenceFile, Math.max(0, Math.floor(deadline))),
-    makeResource: (r, n) => makeResourceAgent(r, nodeVars(cfg, n), { mirror: (m) => mirrors.agentFor(m) }),
-    makeMonitor: (m, n) => makeMonitor(m, nodeVars(cfg, n)),
-    log,
-    metrics,
-  });
+    const service = new MirrorService({ config: cfg, node, coord, stateDir, log, vars: nodeVars(cfg, node), tls });
+    mirrors = service;
+    opened.unshift(() => service.close());
+    await service.start();
+    agent = new Agent({
+      coord,
+      clock,
+      node,
+      config: cfg,
+      configSource: loaded.source,
+      apiUrl,
+      stateDir,
+      fenceFile,
+      writeFence: (deadline) => writeFenceDeadline(fenceFile, Math.max(0, Math.floor(deadline))),
+      makeResource: (r, n) => makeResourceAgent(r, nodeVars(cfg, n), { mirror: (m) => service.agentFor(m) }),
+      makeMonitor: (m, n) => makeMonitor(m, nodeVars(cfg, n)),
+      log,
+      metrics,
+    });
 
-  // The coordinator may come up after us: keep trying, and say what we are waiting for.
-  const started = Date.now();
-  for (;;) {
-    try {
-      await agent.start();
-      break;
-    } catch (e) {
-      if (!(e instanceof ClusterError) || e.code !== 'HA_COORD_UNAVAILABLE') throw e;
-      if (Date.now() - started > 60_000) throw new ClusterError('HA_COORD_UNAVAILABLE', `${describeCoordinator(cfg)} did not answer for 60 s: ${e.message}`);
-      log.warn({ coordinator: describeCoordinator(cfg), err: e.message }, 'waiting for the coordinator');
-      await clock.sleep(500);
+    // The coordinator may come up after us: keep trying, and say what we are waiting for.
+    const started = Date.now();
+    for (;;) {
+      try {
+        await agent.start();
+        break;
+      } catch (e) {
+        if (!(e instanceof ClusterError) || e.code !== 'HA_COORD_UNAVAILABLE') throw e;
+        if (Date.now() - started > 60_000) throw new ClusterError('HA_COORD_UNAVAILABLE', `${describeCoordinator(cfg)} did not answer for 60 s: ${e.message}`);
+        log.warn({ coordinator: describeCoordinator(cfg), err: e.message }, 'waiting for the coordinator');
+        await clock.sleep(500);
+      }
     }
-  }
 
-  const api = await buildApi({
-    coord,
-    cluster: cfg.cluster,
-    self: node,
-    clock,
-    metrics,
-    endpoints: () => agent.endpointStatus(),
-    ...(tls ? { tls } : {}),
-    metricsOpen: cfg.security.metrics === 'open',
-    sessionTtlMs: cfg.security.sessionTtlMs,
-  });
-  if (!tls && !isLoopback(nodeCfg.address)) {
-    log.warn({ node, address: nodeCfg.address }, 'the API is plain HTTP on a non-loopback address: tokens cross the network in clear text; configure security.tls (see "halo certs")');
+    const running = agent;
+    api = await buildApi({
+      coord,
+      cluster: cfg.cluster,
+      self: node,
+      clock,
+      metrics,
+      endpoints: () => running.endpointStatus(),
+      ...(tls ? { tls } : {}),
+      metricsOpen: cfg.security.metrics === 'open',
+      sessionTtlMs: cfg.security.sessionTtlMs,
+    });
+    const server = api;
+    opened.unshift(() => server.close());
+    if (!tls && !isLoopback(nodeCfg.address)) {
+      log.warn({ node, address: nodeCfg.address }, 'the API is plain HTTP on a non-loopback address: tokens cross the network in clear text; configure security.tls (see "halo certs")');
+    }
+    await api.listen({ host: nodeCfg.address, port: nodeCfg.apiPort });
+  } catch (e) {
+    await closeAll(opened, STARTUP_CLEANUP_MS);
+    throw e;
   }
-  await api.listen({ host: nodeCfg.address, port: nodeCfg.apiPort });
   log.info({ node, api: apiUrl }, `halo agent ${node} running; API on ${apiUrl}`);
 
   await new Promise<void>((done) => {
@@ -172,6 +189,23 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     process.once('SIGTERM', () => stop(false));
     process.once('SIGUSR2', () => stop(true));
   });
+}
+
+/** How long closing what a failed start opened may take before the error is reported anyway. */
+const STARTUP_CLEANUP_MS = 3000;
+
+/** Runs every close, in order, each failure ignored, within `limitMs` in all. */
+async function closeAll(closes: readonly (() => Promise<void>)[], limitMs: number): Promise<void> {
+  const all = (async () => {
+    for (const close of closes) await close().catch(() => undefined);
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, limitMs);
+    timer.unref();
+  });
+  await Promise.race([all, limit]);
+  clearTimeout(timer);
 }
 
 function isLoopback(address: string): boolean {

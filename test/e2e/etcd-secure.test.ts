@@ -131,9 +131,11 @@ describe('e2e on etcd with TLS, client certificates and user auth', { skip: skip
       const wrongConfig = join(c.dir, 'wrong-password.yaml');
       writeFileSync(wrongConfig, doc.toString());
       const r = await runHalo(['agent', '--config', wrongConfig, '--node', f.node], 20_000);
-      t.diagnostic(`wrong password: exit ${r.code} after ${r.ms} ms: ${r.stderr.trim()}`);
+      t.diagnostic(`wrong password: exit ${r.code} after ${r.ms} ms (${r.errorToExitMs ?? '?'} ms after the error): ${r.stderr.trim()}`);
       assert.equal(r.code, 1, `exits 1 (got ${r.code}); stderr: ${r.stderr}`);
       assert.ok(r.ms < 10_000, `exits within 10 s (took ${r.ms} ms)`);
+      // Once the error is out the process ends: nothing left open keeps it alive (it lingered for seconds).
+      assert.ok(r.errorToExitMs !== undefined && r.errorToExitMs < 1000, `exits within 1 s of reporting the error (took ${r.errorToExitMs ?? '?'} ms)`);
       assert.match(r.stderr, /^halo: HA_PERMISSION: .*etcd refused the credentials .*authentication failed/m);
       assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
     } finally {
@@ -142,17 +144,25 @@ describe('e2e on etcd with TLS, client certificates and user auth', { skip: skip
   });
 });
 
-/** Runs the halo CLI; a process still running after `limitMs` is killed and reported with code -1. */
-function runHalo(args: readonly string[], limitMs: number): Promise<{ code: number; stderr: string; ms: number }> {
+/**
+ * Runs the halo CLI; a process still running after `limitMs` is killed and reported with code -1.
+ * `errorToExitMs`: from the first "halo: " error line on stderr to the exit.
+ */
+function runHalo(args: readonly string[], limitMs: number): Promise<{ code: number; stderr: string; ms: number; errorToExitMs: number | undefined }> {
   return new Promise((resolve) => {
     const started = Date.now();
     const p = spawn(process.execPath, [HALO_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let errorAt: number | undefined;
+    p.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (errorAt === undefined && /^halo: /m.test(stderr)) errorAt = Date.now();
+    });
     const timer = setTimeout(() => p.kill('SIGKILL'), limitMs);
     p.on('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code: code ?? -1, stderr, ms: Date.now() - started });
+      const now = Date.now();
+      resolve({ code: code ?? -1, stderr, ms: now - started, errorToExitMs: errorAt === undefined ? undefined : now - errorAt });
     });
   });
 }
