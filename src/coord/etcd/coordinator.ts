@@ -111,7 +111,18 @@ export class EtcdCoordinator implements Coordinator {
         'grpc.max_reconnect_backoff_ms': 2000,
       },
       ...(opts.tls ? { credentials: readCredentials(opts.tls) } : {}),
-      ...(opts.auth ? { auth: { username: opts.auth.username, password: opts.auth.password } } : {}),
+      ...(opts.auth
+        ? {
+            auth: {
+              username: opts.auth.username,
+              password: opts.auth.password,
+              // etcd3 authenticates on a client of its own that it never closes: without a deadline,
+              // a member that takes the connection and never answers holds that call, and the
+              // process, forever.
+              callOptions: () => ({ deadline: new Date(Date.now() + this.requestTimeoutMs) }),
+            },
+          }
+        : {}),
     };
     this.members = new Members(this.endpoints, options, health, this.closing.signal);
     this.members.startChecks();
