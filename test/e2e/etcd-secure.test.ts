@@ -134,8 +134,8 @@ describe('e2e on etcd with TLS, client certificates and user auth', { skip: skip
       t.diagnostic(`wrong password: exit ${r.code} after ${r.ms} ms (${r.errorToExitMs ?? '?'} ms after the error): ${r.stderr.trim()}`);
       assert.equal(r.code, 1, `exits 1 (got ${r.code}); stderr: ${r.stderr}`);
       assert.ok(r.ms < 10_000, `exits within 10 s (took ${r.ms} ms)`);
-      // Once the error is out the process ends: nothing left open keeps it alive (it lingered for seconds).
-      assert.ok(r.errorToExitMs !== undefined && r.errorToExitMs < 1000, `exits within 1 s of reporting the error (took ${r.errorToExitMs ?? '?'} ms)`);
+      // Once the error is out the process ends: nothing left open keeps it alive (it lingered for seconds, or for good).
+      assert.ok(r.errorToExitMs !== undefined && r.errorToExitMs < 2000, `exits within 2 s of reporting the error (took ${r.errorToExitMs ?? '?'} ms)`);
       assert.match(r.stderr, /^halo: HA_PERMISSION: .*etcd refused the credentials .*authentication failed/m);
       assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
     } finally {
