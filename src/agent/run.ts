@@ -11,6 +11,7 @@ import { EtcdCoordinator } from '../coord/etcd/index.js';
 import { formatIssues, loadConfigFile } from '../config/index.js';
 import { buildApi } from '../api/index.js';
 import { loadTlsMaterial } from '../security/tls.js';
+import { readPrivateFile } from '../security/secret-file.js';
 import { makeMonitor } from '../monitors/index.js';
 import { makeResourceAgent, writeFenceDeadline } from '../resources/index.js';
 import { SystemClock } from '../platform/clock.js';
@@ -34,7 +35,7 @@ export function resolveConfigPath(configFile: string, p: string): string {
 }
 
 /** `node` names the certificate presented to an embedded coordinator with `security.tls`. */
-export function makeCoordinatorClient(cfg: HaloConfig, configFile: string, standalone: boolean, node = 'coordinator'): Coordinator {
+export async function makeCoordinatorClient(cfg: HaloConfig, configFile: string, standalone: boolean, node = 'coordinator'): Promise<Coordinator> {
   if (standalone) return new MemoryCoordinator();
   const c = cfg.coordinator;
   switch (c.kind) {
@@ -54,12 +55,33 @@ export function makeCoordinatorClient(cfg: HaloConfig, configFile: string, stand
         dialTimeoutMs: c.dialTimeoutMs,
         requestTimeoutMs: c.requestTimeoutMs,
         ...(tls ? { tls } : {}),
-        ...(c.auth ? { auth: c.auth } : {}),
+        ...(c.auth ? { auth: { username: c.auth.username, password: await etcdPassword(c.auth, (p) => resolveConfigPath(configFile, p)) } } : {}),
       });
     }
     case 'memory':
       throw new ClusterError('HA_CONFIG_INVALID', 'coordinator.kind "memory" exists only inside one process: run `halo agent --standalone` or use kind "embedded"');
   }
+}
+
+/**
+ * The etcd password of `coordinator.auth`: inline, or read from `passwordFile`, which must be
+ * owner-only (like the embedded coordinator's secret file). One line; a trailing newline is ignored.
+ */
+export async function etcdPassword(
+  auth: { readonly password?: string | undefined; readonly passwordFile?: string | undefined },
+  resolvePath: (p: string) => string,
+): Promise<string> {
+  if (auth.passwordFile === undefined) {
+    if (auth.password === undefined) throw new ClusterError('HA_CONFIG_INVALID', 'coordinator.auth: give password or passwordFile');
+    return auth.password;
+  }
+  const file = resolvePath(auth.passwordFile);
+  const text = await readPrivateFile(file, { what: 'etcd password file (coordinator.auth.passwordFile)', ownerOnly: true });
+  const password = text.replace(/\r?\n$/, '');
+  if (password === '' || /[\r\n]/.test(password)) {
+    throw new ClusterError('HA_CONFIG_INVALID', `etcd password file ${file} (coordinator.auth.passwordFile): expected the password on one line, got ${password === '' ? 'an empty file' : 'several lines'}`);
+  }
+  return password;
 }
 
 /** Runs one node's agent until SIGINT/SIGTERM (stops resources) or SIGUSR2 (leaves them running for an upgrade). */
@@ -79,57 +101,74 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const log = makeLogger({ name: `halo-agent-${node}` });
   const clock = new SystemClock();
   const metrics = createMetrics();
-  const coord = new InstrumentedCoordinator(makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false, node), metrics);
-  const tls = cfg.security.tls ? loadTlsMaterial(cfg.security.tls, node, (p) => resolveConfigPath(opts.configFile, p)) : undefined;
-  const apiUrl = `${tls ? 'https' : 'http'}://${nodeCfg.address}:${nodeCfg.apiPort}`;
+  const coord = new InstrumentedCoordinator(await makeCoordinatorClient(cfg, opts.configFile, opts.standalone ?? false, node), metrics);
+  // What has been opened so far, closed again when starting fails: the process must exit with the
+  // error, not linger on open etcd connections and health checks.
+  const opened: (() => Promise<void>)[] = [() => coord.close()];
+  let mirrors: MirrorService;
+  let agent: Agent;
+  let api: Awaited<ReturnType<typeof buildApi>>;
+  let apiUrl: string;
+  try {
+    const tls = cfg.security.tls ? loadTlsMaterial(cfg.security.tls, node, (p) => resolveConfigPath(opts.configFile, p)) : undefined;
+    apiUrl = `${tls ? 'https' : 'http'}://${nodeCfg.address}:${nodeCfg.apiPort}`;
 
-  const mirrors = new MirrorService({ config: cfg, node, coord, stateDir, log, vars: nodeVars(cfg, node), tls });
-  await mirrors.start();
-  const agent = new Agent({
-    coord,
-    clock,
-    node,
-    config: cfg,
-    configSource: loaded.source,
-    apiUrl,
-    stateDir,
-    fenceFile,
-    writeFence: (deadline) => writeFenceDeadline(fenceFile, Math.max(0, Math.floor(deadline))),
-    makeResource: (r, n) => makeResourceAgent(r, nodeVars(cfg, n), { mirror: (m) => mirrors.agentFor(m) }),
-    makeMonitor: (m, n) => makeMonitor(m, nodeVars(cfg, n)),
-    log,
-    metrics,
-  });
+    const service = new MirrorService({ config: cfg, node, coord, stateDir, log, vars: nodeVars(cfg, node), tls });
+    mirrors = service;
+    opened.unshift(() => service.close());
+    await service.start();
+    agent = new Agent({
+      coord,
+      clock,
+      node,
+      config: cfg,
+      configSource: loaded.source,
+      apiUrl,
+      stateDir,
+      fenceFile,
+      writeFence: (deadline) => writeFenceDeadline(fenceFile, Math.max(0, Math.floor(deadline))),
+      makeResource: (r, n) => makeResourceAgent(r, nodeVars(cfg, n), { mirror: (m) => service.agentFor(m) }),
+      makeMonitor: (m, n) => makeMonitor(m, nodeVars(cfg, n)),
+      log,
+      metrics,
+    });
 
-  // The coordinator may come up after us: keep trying, and say what we are waiting for.
-  const started = Date.now();
-  for (;;) {
-    try {
-      await agent.start();
-      break;
-    } catch (e) {
-      if (!(e instanceof ClusterError) || e.code !== 'HA_COORD_UNAVAILABLE') throw e;
-      if (Date.now() - started > 60_000) throw new ClusterError('HA_COORD_UNAVAILABLE', `${describeCoordinator(cfg)} did not answer for 60 s: ${e.message}`);
-      log.warn({ coordinator: describeCoordinator(cfg), err: e.message }, 'waiting for the coordinator');
-      await clock.sleep(500);
+    // The coordinator may come up after us: keep trying, and say what we are waiting for.
+    const started = Date.now();
+    for (;;) {
+      try {
+        await agent.start();
+        break;
+      } catch (e) {
+        if (!(e instanceof ClusterError) || e.code !== 'HA_COORD_UNAVAILABLE') throw e;
+        if (Date.now() - started > 60_000) throw new ClusterError('HA_COORD_UNAVAILABLE', `${describeCoordinator(cfg)} did not answer for 60 s: ${e.message}`);
+        log.warn({ coordinator: describeCoordinator(cfg), err: e.message }, 'waiting for the coordinator');
+        await clock.sleep(500);
+      }
     }
-  }
 
-  const api = await buildApi({
-    coord,
-    cluster: cfg.cluster,
-    self: node,
-    clock,
-    metrics,
-    endpoints: () => agent.endpointStatus(),
-    ...(tls ? { tls } : {}),
-    metricsOpen: cfg.security.metrics === 'open',
-    sessionTtlMs: cfg.security.sessionTtlMs,
-  });
-  if (!tls && !isLoopback(nodeCfg.address)) {
-    log.warn({ node, address: nodeCfg.address }, 'the API is plain HTTP on a non-loopback address: tokens cross the network in clear text; configure security.tls (see "halo certs")');
+    const running = agent;
+    api = await buildApi({
+      coord,
+      cluster: cfg.cluster,
+      self: node,
+      clock,
+      metrics,
+      endpoints: () => running.endpointStatus(),
+      ...(tls ? { tls } : {}),
+      metricsOpen: cfg.security.metrics === 'open',
+      sessionTtlMs: cfg.security.sessionTtlMs,
+    });
+    const server = api;
+    opened.unshift(() => server.close());
+    if (!tls && !isLoopback(nodeCfg.address)) {
+      log.warn({ node, address: nodeCfg.address }, 'the API is plain HTTP on a non-loopback address: tokens cross the network in clear text; configure security.tls (see "halo certs")');
+    }
+    await api.listen({ host: nodeCfg.address, port: nodeCfg.apiPort });
+  } catch (e) {
+    await closeAll(opened, STARTUP_CLEANUP_MS);
+    throw e;
   }
-  await api.listen({ host: nodeCfg.address, port: nodeCfg.apiPort });
   log.info({ node, api: apiUrl }, `halo agent ${node} running; API on ${apiUrl}`);
 
   await new Promise<void>((done) => {
@@ -150,6 +189,23 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     process.once('SIGTERM', () => stop(false));
     process.once('SIGUSR2', () => stop(true));
   });
+}
+
+/** How long closing what a failed start opened may take before the error is reported anyway. */
+const STARTUP_CLEANUP_MS = 3000;
+
+/** Runs every close, in order, each failure ignored, within `limitMs` in all. */
+async function closeAll(closes: readonly (() => Promise<void>)[], limitMs: number): Promise<void> {
+  const all = (async () => {
+    for (const close of closes) await close().catch(() => undefined);
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, limitMs);
+    timer.unref();
+  });
+  await Promise.race([all, limit]);
+  clearTimeout(timer);
 }
 
 function isLoopback(address: string): boolean {

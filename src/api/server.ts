@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { formatIssues, parseConfigText, rootCommandWarnings } from '../config/index.js';
+import { formatIssues, parseConfigText, redactConfigSource, rootCommandWarnings } from '../config/index.js';
 import type { Coordinator } from '../coord/coordinator.js';
 import { ClusterError, isClusterError, type ErrorCode } from '../domain/errors.js';
 import { NodeIdSchema, type GroupId, type NodeId } from '../domain/ids.js';
@@ -360,7 +360,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/v1/config', async (): Promise<ConfigResponse> => {
     const cur = await readStoredConfig(coord, cluster);
     if (!cur) throw new ClusterError('HA_NOT_FOUND', 'no configuration has been applied to this cluster yet; run "halo config apply <file>"');
-    return { version: cur.stored.version, appliedAt: cur.stored.appliedAt, source: cur.stored.source };
+    // An inline etcd password stays in the store; callers see "***".
+    return { version: cur.stored.version, appliedAt: cur.stored.appliedAt, source: redactConfigSource(cur.stored.source) };
   });
 
   app.get('/v1/endpoints', async (req): Promise<EndpointsResponse> => {

@@ -12,7 +12,7 @@ import type { TokenView } from '../api/schemas.js';
 export async function bootstrapToken(configFile: string, spec: Omit<TokenSpec, 'createdBy'>, now: number, opts: { readonly signal?: AbortSignal } = {}): Promise<{ token: string; info: TokenView }> {
   const loaded = await loadConfigFile(configFile, opts);
   if (!loaded.ok) throw new ClusterError('HA_CONFIG_INVALID', `${configFile}: invalid configuration:\n${formatIssues(loaded.issues)}`);
-  const coord = makeCoordinatorClient(loaded.config, configFile, false);
+  const coord = await makeCoordinatorClient(loaded.config, configFile, false);
   try {
     const { token, record } = await createToken(coord, loaded.config.cluster, { ...spec, createdBy: 'bootstrap' }, now, opts);
     const { hash: _h, ...info } = record;

@@ -285,7 +285,22 @@ export const CoordinatorConfigSchema = z.discriminatedUnion('kind', [
     prefix: z.string().default(''),
     /** PEM file paths; relative paths are relative to the config file. */
     tls: z.strictObject({ ca: z.string().min(1).optional(), cert: z.string().min(1).optional(), key: z.string().min(1).optional() }).optional(),
-    auth: z.strictObject({ username: z.string().min(1), password: z.string() }).optional(),
+    /**
+     * etcd user auth (after `etcdctl auth enable`): the user and its password, given inline or, better,
+     * in `passwordFile` (owner-only, mode 0600; one line, a trailing newline is ignored; relative to
+     * the config file). Exactly one of `password` and `passwordFile`. API and CLI show an inline
+     * password as "***".
+     */
+    auth: z
+      .strictObject({ username: z.string().min(1), password: z.string().optional(), passwordFile: z.string().min(1).optional() })
+      .superRefine((a, ctx) => {
+        if (a.password !== undefined && a.passwordFile !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'give either password or passwordFile, not both' });
+        } else if (a.password === undefined && a.passwordFile === undefined) {
+          ctx.addIssue({ code: 'custom', path: [], message: 'etcd auth needs password or passwordFile (a file with mode 0600 holding the password)' });
+        }
+      })
+      .optional(),
     /** How long an agent's first contact waits for a member to answer. */
     dialTimeoutMs: ms(100, 60_000).default(3000),
     /** Deadline of one store call, retries on other members included. */

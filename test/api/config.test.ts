@@ -125,6 +125,27 @@ describe('configuration', () => {
     }
   });
 
+  test('GET /v1/config shows an inline etcd password as "***" and the rest of the text unchanged', async () => {
+    const h = await harness();
+    try {
+      await applyConfig(h.app);
+      const kv = await h.coord.get(keys.config);
+      const cur = StoredConfigSchema.parse(JSON.parse(kv?.value ?? 'null'));
+      const withPassword = CONFIG_YAML.replace(
+        'coordinator:\n  kind: memory',
+        'coordinator:\n  kind: etcd # the prod etcd\n  endpoints: [https://10.0.0.1:2379]\n  auth:\n    username: halo\n    password: "s3cret: pw" # rotate yearly',
+      );
+      assert.notEqual(withPassword, CONFIG_YAML);
+      // As a cluster started from that file would have stored it.
+      await h.coord.put(keys.config, JSON.stringify({ ...cur, source: withPassword }));
+      const got = ConfigResponseSchema.parse(json((await h.app.inject({ method: 'GET', url: '/v1/config' })).body));
+      assert.ok(!got.source.includes('s3cret'), got.source);
+      assert.equal(got.source, withPassword.replace('"s3cret: pw"', '"***"'));
+    } finally {
+      await h.close();
+    }
+  });
+
   test('a concurrent apply between read and write loses with 409', async () => {
     let armed = false;
     const h = await harness({

@@ -135,7 +135,7 @@ describe('web console (headless Chromium, halo demo)', { skip, timeout: 300_000 
     const configFile = join(dir, 'state', 'halo.yaml');
     const loaded = await loadConfigFile(configFile);
     assert.ok(loaded.ok, `${configFile} loads`);
-    const coord = makeCoordinatorClient(loaded.config, configFile, false);
+    const coord = await makeCoordinatorClient(loaded.config, configFile, false);
     try {
       for (const role of ['viewer', 'operator', 'admin'] as const) tokens[role] = await makeToken(coord, CLUSTER, role, { name: tokenName(role) });
     } finally {

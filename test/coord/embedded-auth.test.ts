@@ -362,7 +362,7 @@ describe('embedded coordinator over TLS', { skip: opensslMissing ? 'openssl not 
       assert.ok(tls);
       const stop = new AbortController();
       const running = runCoordinator({ host: '127.0.0.1', port, ...files, tls, log: recordingLog().log, signal: stop.signal });
-      const coord = makeCoordinatorClient(loaded.config, file, false, 'n1');
+      const coord = await makeCoordinatorClient(loaded.config, file, false, 'n1');
       try {
         await eventually(async () => (await coord.put('/k', 'v')) > 0, { timeoutMs: 5000, what: 'the coordinator answers' });
       } finally {

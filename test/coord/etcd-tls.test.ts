@@ -115,16 +115,20 @@ if (skip !== undefined) {
       }
     });
 
-    test('without a client certificate, or trusting another CA: HA_COORD_UNAVAILABLE naming the endpoint and the TLS failure', async (t) => {
+    test('without a client certificate, or trusting another CA: HA_COORD_UNAVAILABLE naming the endpoint, the TLS failure and the configured files', async (t) => {
       const certsDir = certs;
-      for (const [why, tls] of [
-        ['no client certificate', { ca: join(certsDir, 'ca.pem') }],
-        ['another CA', { ca: join(certsDir, 'other-ca.pem'), cert: join(certsDir, 'client.pem'), key: join(certsDir, 'client-key.pem') }],
+      for (const [why, tls, precise] of [
+        ['no client certificate', { ca: join(certsDir, 'ca.pem') }, /TLS handshake failure: the member refused our client certificate; none is configured: set coordinator\.tls\.cert/],
+        [
+          'another CA',
+          { ca: join(certsDir, 'other-ca.pem'), cert: join(certsDir, 'client.pem'), key: join(certsDir, 'client-key.pem') },
+          new RegExp(`TLS certificate verify failed \\(unable to verify the first certificate\\): the member's certificate is not trusted by coordinator\\.tls\\.ca ${join(certsDir, 'other-ca.pem')}`),
+        ],
       ] as const) {
         await assert.rejects(connectEtcd({ endpoints: [endpoint()], tls, dialTimeoutMs: 1500 }), (e: unknown) => {
           assert.ok(isClusterError(e, 'HA_COORD_UNAVAILABLE'), `${why}: expected HA_COORD_UNAVAILABLE, got ${String(e)}`);
           assert.ok(e.message.includes(endpoint()), `${why}: the message names the endpoint: ${e.message}`);
-          assert.match(e.message, /certificate/, `${why}: the message says what failed`);
+          assert.match(e.message, precise, `${why}: the message says what failed, naming the configured files`);
           t.diagnostic(`${why}: ${e.message}`);
           return true;
         });

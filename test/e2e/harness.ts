@@ -25,6 +25,8 @@ export interface ClusterOptions {
   readonly stopTimeoutMs?: number;
   /** Agree through these etcd members instead of the embedded coordinator. */
   readonly etcdEndpoints?: readonly string[];
+  /** More settings of the etcd coordinator (tls, auth, timeouts), merged into `coordinator`. */
+  readonly etcdSettings?: Readonly<Record<string, unknown>>;
   /** Settings of the group's endpoint "front" (the demo's; port 8081 + portOffset on every node). */
   readonly endpoint?: Partial<{ mode: 'http' | 'tcp'; holdTimeoutMs: number; drainTimeoutMs: number; connectTimeoutMs: number }>;
 }
@@ -76,7 +78,7 @@ export class TestCluster {
     this.coordinatorUrl = `http://127.0.0.1:${7400 + o}`;
     this.configFile = writeDemoConfig(this.dir, (doc: ReturnType<typeof parseDocument>) => {
       doc.setIn(['cluster'], 'e2e');
-      if (opts.etcdEndpoints) doc.setIn(['coordinator'], { kind: 'etcd', endpoints: [...opts.etcdEndpoints], prefix: `/e2e-${o}` });
+      if (opts.etcdEndpoints) doc.setIn(['coordinator'], { kind: 'etcd', endpoints: [...opts.etcdEndpoints], prefix: `/e2e-${o}`, ...opts.etcdSettings });
       else doc.setIn(['coordinator', 'address'], `127.0.0.1:${7400 + o}`);
       NODES.forEach((n, i) => {
         doc.setIn(['nodes', i, 'address'], this.addresses[n]);

@@ -76,6 +76,11 @@ export interface StartEtcdOptions {
    * Health is then checked on a plain-HTTP metrics URL of each member.
    */
   readonly clientTls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+  /**
+   * Members talk to each other over TLS too (https peer URLs), each presenting this certificate
+   * (it needs both server and client use) and requiring the others' to be signed by `caFile`.
+   */
+  readonly peerTls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
 }
 
 const alive = new Set<ChildProcess>();
@@ -165,7 +170,7 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
   const specs = Array.from({ length: count }, (_, i) => ({
     name: `m${i}`,
     clientUrl: `${tls ? 'https' : 'http'}://127.0.0.1:${ports[perMember * i] ?? 0}`,
-    peerUrl: `http://127.0.0.1:${ports[perMember * i + 1] ?? 0}`,
+    peerUrl: `${opts.peerTls ? 'https' : 'http'}://127.0.0.1:${ports[perMember * i + 1] ?? 0}`,
     metricsUrl: tls ? `http://127.0.0.1:${ports[perMember * i + 2] ?? 0}` : undefined,
     dataDir: join(root, `m${i}`),
     logFile: join(root, `m${i}.log`),
@@ -189,6 +194,9 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
         '--log-level=warn',
         ...(tls && s.metricsUrl
           ? [`--cert-file=${tls.certFile}`, `--key-file=${tls.keyFile}`, `--trusted-ca-file=${tls.caFile}`, '--client-cert-auth', `--listen-metrics-urls=${s.metricsUrl}`]
+          : []),
+        ...(opts.peerTls
+          ? [`--peer-cert-file=${opts.peerTls.certFile}`, `--peer-key-file=${opts.peerTls.keyFile}`, `--peer-trusted-ca-file=${opts.peerTls.caFile}`, '--peer-client-cert-auth']
           : []),
         ...(opts.extraArgs ?? []),
       ], s.metricsUrl ?? s.clientUrl),

@@ -1,7 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { link, mkdir, open, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ClusterError } from '../../domain/errors.js';
+import { errnoCode, readPrivateFile } from '../../security/secret-file.js';
 
 /**
  * The embedded coordinator's shared secret: a file holding one token that every caller sends as
@@ -27,32 +28,12 @@ export function defaultSecretFile(dataDir: string): string {
  * coordinator creates it when it starts, so a client may retry), HA_CONFIG_INVALID otherwise.
  */
 export async function readSecretFile(file: string, opts: { readonly ownerOnly: boolean }): Promise<string> {
-  let text: string;
-  try {
-    const fh = await open(file, 'r');
-    try {
-      if (opts.ownerOnly) {
-        // Checked on the open handle, so the file we read is the file we checked.
-        const mode = (await fh.stat()).mode & 0o777;
-        if ((mode & 0o077) !== 0) {
-          throw new ClusterError(
-            'HA_CONFIG_INVALID',
-            `coordinator secret ${file} has mode ${mode.toString(8).padStart(4, '0')}: group and others must have no access to it; run: chmod 600 ${file}`,
-          );
-        }
-      }
-      text = await fh.readFile('utf8');
-    } finally {
-      await fh.close();
-    }
-  } catch (e) {
-    if (e instanceof ClusterError) throw e;
-    const code = errnoCode(e) ?? 'error';
-    if (code === 'ENOENT') {
-      throw new ClusterError('HA_COORD_UNAVAILABLE', `cannot read coordinator secret ${file} (ENOENT): "halo coordinator" creates it when it starts; on another machine, copy it from the coordinator's (mode 0600)`, { cause: e });
-    }
-    throw new ClusterError('HA_CONFIG_INVALID', `cannot read coordinator secret ${file} (${code}); it must be readable by the user running halo`, { cause: e });
-  }
+  const text = await readPrivateFile(file, {
+    what: 'coordinator secret',
+    ownerOnly: opts.ownerOnly,
+    onMissing: (f, cause) =>
+      new ClusterError('HA_COORD_UNAVAILABLE', `cannot read coordinator secret ${f} (ENOENT): "halo coordinator" creates it when it starts; on another machine, copy it from the coordinator's (mode 0600)`, { cause }),
+  });
   const secret = text.trim();
   if (!SECRET_FORMAT.test(secret)) {
     throw new ClusterError('HA_CONFIG_INVALID', `coordinator secret ${file}: expected one line of 32 to 1024 printable characters without spaces; remove the file and start "halo coordinator" to create a new one`);
@@ -103,8 +84,4 @@ export class SecretVerifier {
 
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
-}
-
-function errnoCode(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
 }

@@ -18,7 +18,9 @@ import {
   classifyEtcdError,
   compactedError,
   grantRefusedError,
+  isExpiredAuthToken,
   type AttemptFailure,
+  type TlsFiles,
   outcomeUnknownError,
   unavailableError,
   watchCancelledError,
@@ -83,11 +85,14 @@ export class EtcdCoordinator implements Coordinator {
   private readonly healthIntervalMs: number;
   readonly dialTimeoutMs: number;
   private readonly closing = new AbortController();
+  /** The configured TLS files, named in errors when a handshake fails. */
+  private readonly tlsFiles: TlsFiles | undefined;
 
   constructor(opts: EtcdCoordinatorOptions) {
     if (opts.endpoints.length === 0) throw new ClusterError('HA_CONFIG_INVALID', 'etcd: at least one endpoint is required');
     this.endpoints = [...opts.endpoints];
     this.keys = new KeySpace(opts.prefix ?? '');
+    this.tlsFiles = opts.tls;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     const health = { ...DEFAULT_HEALTH_CHECK, ...opts.healthCheck };
@@ -106,7 +111,18 @@ export class EtcdCoordinator implements Coordinator {
         'grpc.max_reconnect_backoff_ms': 2000,
       },
       ...(opts.tls ? { credentials: readCredentials(opts.tls) } : {}),
-      ...(opts.auth ? { auth: { username: opts.auth.username, password: opts.auth.password } } : {}),
+      ...(opts.auth
+        ? {
+            auth: {
+              username: opts.auth.username,
+              password: opts.auth.password,
+              // etcd3 authenticates on a client of its own that it never closes: without a deadline,
+              // a member that takes the connection and never answers holds that call, and the
+              // process, forever.
+              callOptions: () => ({ deadline: new Date(Date.now() + this.requestTimeoutMs) }),
+            },
+          }
+        : {}),
     };
     this.members = new Members(this.endpoints, options, health, this.closing.signal);
     this.members.startChecks();
@@ -261,8 +277,25 @@ export class EtcdCoordinator implements Coordinator {
     const failures: AttemptFailure[] = [];
     /** Members this watch broke on since it last heard from one: tried again only when all have. */
     const brokeOn = new Set<Member>();
+    /** Set when the last stream was refused for an expired auth token: reopen on that member with a fresh one. */
+    let reauthOn: Member | undefined;
+    /** Fresh tokens fetched since the watch last heard from a member (a second refusal in a row is final). */
+    let reauths = 0;
     for (let attempt = 0; ; attempt++) {
-      const m = this.best(brokeOn);
+      const m = reauthOn ?? this.best(brokeOn);
+      if (reauthOn !== undefined) {
+        reauthOn = undefined;
+        try {
+          await this.reauthenticate(m, AbortSignal.any(stops));
+        } catch (e) {
+          if (stops.some((s) => s.aborted)) return;
+          const f = classifyEtcdError(e, what);
+          if (f.kind === 'final') throw f.error;
+          failures.push(attemptFailure(f, m.endpoint));
+          brokeOn.add(m);
+          continue;
+        }
+      }
       const moveOn = this.watchGuard(m);
       const stream = new WatchStream(
         () => m.client.watchClient.watch(),
@@ -275,6 +308,10 @@ export class EtcdCoordinator implements Coordinator {
           const item = await stream.next();
           if (item.kind === 'stopped') return;
           if (item.kind === 'broken') {
+            if (isExpiredAuthToken(item.error) && reauths++ === 0) {
+              reauthOn = m;
+              break;
+            }
             const f = classifyEtcdError(item.error, what);
             if (f.kind === 'final') throw f.error;
             if (!(item.error instanceof MemberLostError)) this.members.failed(m, isNoLeader(f.detail));
@@ -285,7 +322,15 @@ export class EtcdCoordinator implements Coordinator {
           const res = item.response;
           moveOn.answered();
           if (res.compact_revision !== '0' && res.compact_revision !== '') throw compactedError(what);
-          if (res.canceled) throw watchCancelledError(what, res.cancel_reason);
+          if (res.canceled) {
+            // An expired token is not a refusal: authenticate again once and reopen from `after`.
+            if (isExpiredAuthToken(res.cancel_reason) && reauths++ === 0) {
+              reauthOn = m;
+              break;
+            }
+            throw watchCancelledError(what, res.cancel_reason);
+          }
+          reauths = 0;
           brokenSince = undefined;
           failures.length = 0;
           brokeOn.clear();
@@ -300,15 +345,26 @@ export class EtcdCoordinator implements Coordinator {
         moveOn.dispose();
         stream.close();
       }
+      if (reauthOn !== undefined) continue;
       brokenSince ??= Date.now();
       const left = brokenSince + this.requestTimeoutMs - Date.now();
-      if (left <= 0) throw unavailableError(what, this.endpoints, failures, Date.now() - brokenSince);
+      if (left <= 0) throw unavailableError(what, this.endpoints, failures, Date.now() - brokenSince, undefined, this.tlsFiles);
       try {
         await pause(Math.min(retryPause(attempt), left), AbortSignal.any(stops));
       } catch {
         return;
       }
     }
+  }
+
+  /**
+   * Make `m`'s client fetch a new auth token: one unary read, which etcd3 retries with a fresh token
+   * when the member calls the cached one invalid. A watch stream takes the token its client holds
+   * when it opens, so it needs this after a refusal for an expired token.
+   */
+  private async reauthenticate(m: Member, signal: AbortSignal): Promise<void> {
+    const deadline = new Date(Date.now() + this.requestTimeoutMs);
+    await abortable(abortable(m.client.kv.range({ key: this.keys.range('').key, limit: 1 }, { deadline }), m.lost), signal);
   }
 
   /** Stop open watches and release connections. Leases are not revoked. */
@@ -372,7 +428,7 @@ export class EtcdCoordinator implements Coordinator {
       const onAbort = (): void => finish(() => reject(signal?.reason));
       signal?.addEventListener('abort', onAbort, { once: true });
       const giveUp = (cause?: unknown): void =>
-        finish(() => reject(unavailableError(what, this.endpoints, failures, Date.now() - started, cause)));
+        finish(() => reject(unavailableError(what, this.endpoints, failures, Date.now() - started, cause, this.tlsFiles)));
       const launch = (): void => {
         if (done) return;
         clearTimeout(timer);
@@ -510,7 +566,7 @@ export class EtcdCoordinator implements Coordinator {
         failures.push(attemptFailure(f, m.endpoint));
         const left = deadlineAt - Date.now();
         if (left <= 0 || this.closing.signal.aborted) {
-          throw unavailableError(what, this.endpoints, failures, Date.now() - started, f.cause);
+          throw unavailableError(what, this.endpoints, failures, Date.now() - started, f.cause, this.tlsFiles);
         }
         // Straight to another member if there is one that may answer; pause when all have failed.
         if (tried.size < this.members.all.length && this.best(tried).state !== 'down') continue;

@@ -102,13 +102,81 @@ export function attemptFailure(f: Exclude<EtcdFailure, { kind: 'final' }>, membe
   return { detail: `${member}: ${f.detail}`, skipped: f.kind === 'not-sent' && f.skipped };
 }
 
+/** The TLS files a client was configured with (resolved paths), named when a handshake fails. */
+export interface TlsFiles {
+  readonly ca?: string | undefined;
+  readonly cert?: string | undefined;
+  readonly key?: string | undefined;
+}
+
+/** OpenSSL / Node texts of a member refusing our client certificate (or having none from us). */
+const PEER_REFUSED_CERT_MARKERS: readonly string[] = [
+  'alert bad certificate',
+  'alert certificate required',
+  'alert unknown ca',
+  'alert handshake failure',
+  'SSL alert number 40',
+  'SSL alert number 42',
+  'SSL alert number 48',
+  'SSL alert number 116',
+];
+
+/** Texts of our side failing to verify the member's certificate. */
+const VERIFY_FAILED_MARKERS: readonly string[] = [
+  'unable to verify the first certificate',
+  'unable to get local issuer certificate',
+  'self signed certificate',
+  'self-signed certificate',
+  'certificate verify failed',
+  'certificate has expired',
+  'certificate is not yet valid',
+  "Hostname/IP does not match certificate's altnames",
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+];
+
+/** Texts of a TLS handshake with something that does not speak TLS. */
+const NOT_TLS_MARKERS: readonly string[] = ['wrong version number', 'packet length too long', 'http request'];
+
+/**
+ * What a failed attempt says about TLS, as one sentence naming the configured files, or undefined
+ * when the failure was not a TLS one.
+ */
+export function describeTlsFailure(detail: string, tls: TlsFiles | undefined): string | undefined {
+  if (PEER_REFUSED_CERT_MARKERS.some((m) => detail.includes(m))) {
+    const mine =
+      tls?.cert === undefined
+        ? 'none is configured: set coordinator.tls.cert and coordinator.tls.key (the members require client certificates, --client-cert-auth)'
+        : `coordinator.tls.cert ${tls.cert} (key ${tls.key ?? '?'}): is it signed by the CA the members trust (--trusted-ca-file), for client use, and not expired?`;
+    return `TLS handshake failure: the member refused our client certificate; ${mine}`;
+  }
+  if (VERIFY_FAILED_MARKERS.some((m) => detail.includes(m))) {
+    const what = VERIFY_FAILED_MARKERS.find((m) => detail.includes(m)) ?? 'certificate verify failed';
+    const trust = tls?.ca === undefined ? 'the system CAs (coordinator.tls.ca is not set)' : `coordinator.tls.ca ${tls.ca}`;
+    return `TLS certificate verify failed (${what}): the member's certificate is not trusted by ${trust}, or does not name the endpoint's address`;
+  }
+  if (NOT_TLS_MARKERS.some((m) => detail.includes(m))) {
+    return 'TLS handshake failure: the endpoint does not speak TLS; use http:// endpoints for members without TLS, https:// for members with it';
+  }
+  return undefined;
+}
+
 export function unavailableError(
   what: string,
   endpoints: readonly string[],
   failures: readonly AttemptFailure[],
   waitedMs: number,
   cause?: unknown,
+  tls?: TlsFiles,
 ): ClusterError {
+  // A TLS failure will not go away by waiting: say so first, with the files involved.
+  const tlsWhy = [...new Set(failures.map((f) => describeTlsFailure(f.detail, tls)).filter((d): d is string => d !== undefined))];
+  if (tlsWhy.length > 0) {
+    return new ClusterError(
+      'HA_COORD_UNAVAILABLE',
+      `${what}: no etcd member answered within ${Math.round(waitedMs)} ms (endpoints tried: ${endpoints.join(', ')}): ${tlsWhy.join('; ')}`,
+      cause === undefined ? {} : { cause },
+    );
+  }
   // Say what actually failed; "member skipped" only when nothing else is known. A deadline says
   // less than the error behind it (a refused connection, a TLS failure), so those come first.
   const tried = failures.filter((f) => !f.skipped);
@@ -142,6 +210,18 @@ export function compactedError(what: string, cause?: unknown): ClusterError {
 /** A LeaseGrant answered with an error text instead of a gRPC error (older etcd servers). */
 export function grantRefusedError(what: string, reason: string): ClusterError {
   return new ClusterError('HA_COORD_UNAVAILABLE', `${what}: etcd refused (${reason})`);
+}
+
+/**
+ * Whether `e` (an error, or a watch's cancel reason) says the auth token the request carried has
+ * expired or is unknown to the member: etcd's simple tokens expire after `--auth-token-ttl` without
+ * use, and every member restart forgets them. Authenticating again fixes it; the password is fine.
+ * (Unary calls are re-authenticated inside etcd3; a watch stream carries the token it opened with.)
+ */
+export function isExpiredAuthToken(e: unknown): boolean {
+  if (e instanceof EtcdInvalidAuthTokenError) return true;
+  const message = typeof e === 'string' ? e : describe(e);
+  return message.includes('etcdserver: invalid auth token');
 }
 
 /** A watch the server cancelled for another reason than compaction. */
