@@ -44,17 +44,28 @@ groups:
       - { name: app, type: process, command: /bin/sleep, args: ["1000"], user: nobody }
 `;
 
-async function series(f: typeof fetch, url: string, headers: Record<string, string>, n: number): Promise<Summary> {
-  for (let i = 0; i < Math.min(200, n); i++) await (await f(url, { headers })).arrayBuffer();
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
+interface Variant {
+  readonly f: typeof fetch;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+}
+
+/**
+ * The variants' requests interleaved (one of each in turn, `n` rounds) so that garbage collection,
+ * JIT and the machine's other load fall on all of them alike; a summary per variant.
+ */
+async function interleaved(variants: readonly Variant[], n: number): Promise<Summary[]> {
+  const once = async (v: Variant): Promise<number> => {
     const t = performance.now();
-    const r = await f(url, { headers });
+    const r = await v.f(v.url, { headers: v.headers });
     await r.arrayBuffer();
-    if (r.status !== 200) throw new Error(`${url}: ${r.status}`);
-    out.push(performance.now() - t);
-  }
-  return summarize(out);
+    if (r.status !== 200) throw new Error(`${v.url}: ${r.status}`);
+    return performance.now() - t;
+  };
+  for (let i = 0; i < Math.min(200, n); i++) for (const v of variants) await once(v);
+  const out = variants.map((): number[] => []);
+  for (let i = 0; i < n; i++) for (const [k, v] of variants.entries()) out[k]?.push(await once(v));
+  return out.map((xs) => summarize(xs));
 }
 
 const diff = (a: Summary, b: Summary) => ({
@@ -85,12 +96,17 @@ export async function benchApi(requests: number, log: (s: string) => void): Prom
       const auth = { authorization: `Bearer ${admin.token}` };
       const keepAlive = clusterFetch({ ca: tls.ca });
       const withCert = clusterFetch({ ca: tls.ca, cert: pem(client.cert), key: pem(client.key) });
-      log(`  ${requests} sequential requests per series, keep-alive`);
-      const healthzPlainMs = await series(keepAlive, `${http}/healthz`, {}, requests);
-      const healthzTokenMs = await series(keepAlive, `${http}/healthz`, auth, requests);
-      const statusHttpTokenMs = await series(keepAlive, `${http}/v1/status`, auth, requests);
-      const statusHttpsTokenMs = await series(keepAlive, `${https}/v1/status`, auth, requests);
-      const statusHttpsCertMs = await series(withCert, `${https}/v1/status`, {}, requests);
+      log(`  ${requests} rounds of one request per variant, interleaved, keep-alive`);
+      const [healthzPlainMs, healthzTokenMs, statusHttpTokenMs, statusHttpsTokenMs, statusHttpsCertMs] = (await interleaved(
+        [
+          { f: keepAlive, url: `${http}/healthz`, headers: {} },
+          { f: keepAlive, url: `${http}/healthz`, headers: auth },
+          { f: keepAlive, url: `${http}/v1/status`, headers: auth },
+          { f: keepAlive, url: `${https}/v1/status`, headers: auth },
+          { f: withCert, url: `${https}/v1/status`, headers: {} },
+        ],
+        requests,
+      )) as [Summary, Summary, Summary, Summary, Summary];
       return {
         requests,
         healthzPlainMs,
