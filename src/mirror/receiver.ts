@@ -54,6 +54,8 @@ export class MirrorReceiver {
   private bytes = 0;
   /** Serialises work across connections (a replaced session must not interleave with the new one). */
   private chain: Promise<void> = Promise.resolve();
+  /** Aborts what the current session still has running (checksums of a large file). */
+  private currentWork: AbortController | null = null;
 
   constructor(private readonly opts: ReceiverOptions) {
     this.replica = new Replica(opts);
@@ -104,6 +106,9 @@ export class MirrorReceiver {
     sock.setNoDelay(true);
     const dec = new FrameDecoder();
     let inSession = false;
+    // Work of a connection that is gone is not finished for nobody.
+    const work = new AbortController();
+    sock.once('close', () => work.abort(new ClusterError('HA_MIRROR_PROTOCOL', 'the connection closed')));
     const fail = (id: number, e: unknown): void => {
       const code = isClusterError(e, 'HA_MIRROR_STALE_EPOCH') ? 'HA_MIRROR_STALE_EPOCH' : isClusterError(e, 'HA_MIRROR_PROTOCOL') ? 'HA_MIRROR_PROTOCOL' : 'HA_INTERNAL';
       const message = e instanceof Error ? e.message : String(e);
@@ -126,6 +131,7 @@ export class MirrorReceiver {
           await this.replica.beginSession(req.epoch);
           if (this.current && this.current !== sock) this.current.destroy();
           this.current = sock;
+          this.currentWork = work;
           this.source = req.source;
           inSession = true;
           this.lastUpdateAt = Date.now();
@@ -135,7 +141,7 @@ export class MirrorReceiver {
         }
         case 'sums': {
           this.replica.checkEpoch(req.epoch);
-          const r = await this.replica.sums(req.path);
+          const r = await this.replica.sums(req.path, work.signal);
           send({ kind: 'sums', id: req.id, size: r.size, sums: r.sums });
           return;
         }
@@ -172,6 +178,12 @@ export class MirrorReceiver {
         } catch (e) {
           fail(0, e);
           return;
+        }
+        // Requests are handled one at a time, all connections together. A hello that will replace
+        // the current session (same node certificate rule, an epoch not below the accepted one)
+        // must not wait behind what that session still has running: it is cut short.
+        if (req.kind === 'hello' && this.current !== null && this.current !== sock && (peer === null || req.source === peer) && req.epoch >= this.replica.epochs.accepted) {
+          this.currentWork?.abort(new ClusterError('HA_MIRROR_PROTOCOL', `session replaced by a hello at epoch ${req.epoch}`));
         }
         this.chain = this.chain.then(() => handle(req, f.payload)).catch((e: unknown) => fail(req.id, e));
       }

@@ -153,10 +153,10 @@ export class Replica {
   }
 
   /** Block checksums of a regular file; size -1 when the path is no regular file reached through real directories. */
-  async sums(path: string): Promise<{ size: number; sums: string[] }> {
+  async sums(path: string, signal?: AbortSignal): Promise<{ size: number; sums: string[] }> {
     const k = await new BatchView(this.opts.dir).kind(path);
     if (k !== 'file' || (await new BatchView(this.opts.dir).badParent(path)) !== null) return { size: -1, sums: [] };
-    return await fileSums(join(this.opts.dir, path));
+    return await fileSums(join(this.opts.dir, path), undefined, signal);
   }
 
   /**
@@ -192,6 +192,19 @@ export class Replica {
         for (const g of guarded) if (g.startsWith(`${o.path}/`)) touched.add(g);
       } else if (o.op !== 'meta' && o.op !== 'mkdir') touched.add(o.path);
     }
+    // A path whose first op in the batch removes or replaces it whole is moved to quarantine, not
+    // copied: a copy of a large (or huge sparse) file would hold up the session for as long as it
+    // takes to read it, and fill the disk with its holes.
+    const removedFirst = new Set<string>();
+    const seenFirst = new Set<string>();
+    for (const o of ops) {
+      const paths = o.op === 'rename' ? [o.from, o.to] : o.op === 'rmdir' ? [] : [o.path];
+      for (const path of paths) {
+        if (seenFirst.has(path)) continue;
+        seenFirst.add(path);
+        if ((o.op === 'unlink' && o.path === path) || (o.op === 'rename' && o.to === path && o.from !== path)) removedFirst.add(path);
+      }
+    }
     const out: string[] = [];
     for (const p of touched) {
       if (!guarded.has(p)) continue;
@@ -200,7 +213,8 @@ export class Replica {
       const dst = join(qdir, p);
       await mkdir(dirname(dst), { recursive: true });
       try {
-        await cp(src, dst, { preserveTimestamps: true, verbatimSymlinks: true });
+        if (removedFirst.has(p)) await moveOrCopy(src, dst);
+        else await cp(src, dst, { preserveTimestamps: true, verbatimSymlinks: true });
       } catch (e) {
         if (isCode(e, 'ENOENT')) continue;
         throw e;
@@ -563,4 +577,14 @@ async function fsyncTree(root: string, rels: readonly string[]): Promise<void> {
   }
   for (const d of dirs) await fsyncPath(d);
   await fsyncPath(dirname(root));
+}
+
+/** Renames `src` to `dst`; copies when they are on different filesystems (the copy is left in place). */
+async function moveOrCopy(src: string, dst: string): Promise<void> {
+  try {
+    await rename(src, dst);
+  } catch (e) {
+    if (!isCode(e, 'EXDEV')) throw e;
+    await cp(src, dst, { preserveTimestamps: true, verbatimSymlinks: true });
+  }
 }

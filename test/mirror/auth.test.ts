@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ConnectionOptions } from 'node:tls';
 import { describe, test, type TestContext } from 'node:test';
@@ -95,6 +95,31 @@ describe('mirror link authentication', { timeout: 30_000 }, () => {
     s.start();
     t.after(() => s.stop());
     await eventually(() => JSON.stringify(treeOf(sb.data)) === JSON.stringify(treeOf(src)), { timeoutMs: 10_000, what: 'synced after the refusals' });
+  });
+
+  test('a session busy checksumming a huge sparse file does not hold up a newer active', async (t) => {
+    const sb = await standby(t);
+    // A node (valid certificate) makes an 8 TiB sparse file and asks for its checksums: reading it
+    // would take hours, and requests are handled one at a time.
+    const hostile = await MirrorClient.open('127.0.0.1', sb.p, 5, { tls: tlsOf(certs, 'n1'), peer: 'sb', answerTimeoutMs: 60_000 });
+    t.after(() => hostile.close());
+    await hostile.request({ kind: 'hello', group: 'g', source: 'n1' });
+    await hostile.request({ kind: 'batch', ops: [{ op: 'truncate', path: 'big', size: 2 ** 43 }] });
+    const busy = hostile.request({ kind: 'sums', path: 'big' });
+    busy.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+
+    // The active of a newer epoch takes over at once: the checksums are cut short.
+    const src = join(sb.root, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'proof'), 'the newer active');
+    const s = new MirrorSource({ dir: src, group: 'g', node: 'n1', epoch: 6, mode: 'async', standbys: [{ name: 'sb', host: '127.0.0.1', port: sb.p }], tls: tlsOf(certs, 'n1'), scanIntervalMs: 20 });
+    s.start();
+    t.after(() => s.stop());
+    await eventually(() => s.status()[0]?.inSync === true, { timeoutMs: 15_000, what: 'the newer active in sync' });
+    assert.deepEqual(readdirSync(sb.data), ['proof'], 'the huge file is gone with the resync');
+    assert.equal(readFileSync(join(sb.data, 'proof'), 'utf8'), 'the newer active');
+    await expectCode(busy, 'HA_MIRROR_PROTOCOL');
   });
 
   test('the fsync socket of sync mode is owner-only (0600)', async (t) => {
