@@ -219,7 +219,7 @@ export class Replica {
         if (isCode(e, 'ENOENT')) continue;
         throw e;
       }
-      await fsyncPath(dst);
+      await fsyncPath(dst, { follow: false });
       out.push(p);
     }
     if (out.length > 0) await fsyncTree(qdir, out);
@@ -550,12 +550,14 @@ function decodeJournal(raw: Buffer): { header: unknown; payload: Buffer } | null
 }
 
 /** fsync a file or directory by path (directories: makes entry changes in it durable). */
-export async function fsyncPath(p: string): Promise<void> {
+export async function fsyncPath(p: string, opts: { readonly follow?: boolean } = {}): Promise<void> {
   let fh;
   try {
-    fh = await open(p, 'r');
+    fh = await open(p, opts.follow === false ? constants.O_RDONLY | constants.O_NOFOLLOW : 'r');
   } catch (e) {
     if (isCode(e, 'ENOENT')) return;
+    // A symlink itself (which may lead anywhere, or in a loop): its directory's fsync makes it durable.
+    if (opts.follow === false && isCode(e, 'ELOOP')) return;
     throw e;
   }
   try {

@@ -32,7 +32,8 @@ import { portBlock } from './helpers.js';
  */
 
 const RUNS = Number(process.env['HALO_FUZZ_MIRROR_RUNS'] ?? '10000');
-const SEED = process.env['HALO_FUZZ_MIRROR_SEED'];
+/** Chosen here, not by fast-check, so that a failure after the property (the final sync) can be replayed too. */
+const SEED = Number(process.env['HALO_FUZZ_MIRROR_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 const RECEIVER = fileURLToPath(new URL('../../fixtures/mirror/receiver-node.js', import.meta.url));
 /** Highest epoch the fuzzer sends; the real active afterwards uses EPOCH + 1. */
 const EPOCH = 1000;
@@ -343,6 +344,7 @@ describe('mirror receiver fuzz', { timeout: 900_000 }, () => {
     await eventually(() => out.includes('ready\n') || proc.exitCode !== null, { timeoutMs: 10_000, what: 'receiver listening' });
     assert.equal(proc.exitCode, null, `receiver did not start: ${err}`);
 
+    t.diagnostic(`seed ${SEED} (replay: HALO_FUZZ_MIRROR_SEED=${SEED} HALO_FUZZ_MIRROR_RUNS=${RUNS})`);
     const stats = { node: 0, marked: 0, refusedPeers: 0, timedOut: 0 };
     const started = performance.now();
     await fc.assert(
@@ -358,7 +360,7 @@ describe('mirror receiver fuzz', { timeout: 900_000 }, () => {
           if (r.marked) stats.marked += 1;
         }
       }),
-      { numRuns: RUNS, ...(SEED !== undefined ? { seed: Number(SEED) } : {}), endOnFailure: true },
+      { numRuns: RUNS, seed: SEED, endOnFailure: true },
     );
     const ms = performance.now() - started;
     t.diagnostic(`${RUNS} sequences in ${Math.round(ms)} ms (${(ms / RUNS).toFixed(2)} ms each): ${stats.node} from a node (${stats.marked} processed to the end), ${stats.refusedPeers} from peers without a node certificate`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync, closeSync, fsyncSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync, writeSync, closeSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { randomBytes } from 'node:crypto';
@@ -204,15 +204,25 @@ describe('quarantine', { timeout: 60_000 }, () => {
     writeFileSync(join(old.dst, 'shared'), 'same on both');
     writeFileSync(join(old.dst, 'db'), 'old active divergent version');
     writeFileSync(join(old.dst, 'only-on-old'), 'unshipped write');
+    // What an old active may hold too: a symlink in a loop, one that leads out, a 1 TiB sparse file
+    // (set aside by a move: a copy would read the whole terabyte and fill the disk with its holes).
+    symlinkSync('loop', join(old.dst, 'loop'));
+    symlinkSync('/etc/hostname', join(old.dst, 'out'));
+    writeFileSync(join(old.dst, 'huge'), '');
+    truncateSync(join(old.dst, 'huge'), 2 ** 40);
     const { s } = source(t, src, [old], { epoch: 2 });
     await eventually(sameTree(src, old.dst), { timeoutMs: 5000, what: 'old active resynced to the new active' });
     await eventually(() => s.status()[0]?.inSync === true, { timeoutMs: 5000, what: 'in sync' });
     const q = old.rEvents.filter((e) => e.kind === 'quarantined');
     const paths = q.flatMap((e) => (e.kind === 'quarantined' ? e.paths : [])).sort();
-    assert.deepEqual(paths, ['db', 'only-on-old']);
+    assert.deepEqual(paths, ['db', 'huge', 'loop', 'only-on-old', 'out']);
     const dir = q[0]?.kind === 'quarantined' ? q[0].dir : '';
     assert.equal(readFileSync(join(dir, 'db'), 'utf8'), 'old active divergent version');
     assert.equal(readFileSync(join(dir, 'only-on-old'), 'utf8'), 'unshipped write');
+    assert.equal(readlinkSync(join(dir, 'loop')), 'loop');
+    assert.equal(readlinkSync(join(dir, 'out')), '/etc/hostname');
+    assert.equal(statSync(join(dir, 'huge')).size, 2 ** 40);
+    assert.ok(statSync(join(dir, 'huge')).blocks < 16, 'the sparse file is still sparse in quarantine');
     assert.ok(!existsSync(join(old.dst, 'only-on-old')));
     assert.equal(old.receiver.status().dataEpoch, 2);
   });
