@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ProcessResourceSchema } from '../../src/domain/config.js';
 import { makeMonitor } from '../../src/monitors/index.js';
-import { groupAlive, isAlive, monotonicNowMs, readProcStat, readStartTime } from '../../src/platform/proc.js';
+import { groupAlive, isAlive, monotonicNowMs, readCmdline, readProcStat, readStartTime } from '../../src/platform/proc.js';
 import { makeResourceAgent } from '../../src/resources/index.js';
 import { ProcessAgent } from '../../src/resources/process/agent.js';
 import { readExitRecord, readPidRecord } from '../../src/resources/process/files.js';
@@ -108,6 +108,27 @@ describe('ProcessAgent', { timeout: 30_000 }, () => {
     assert.ok(!res.ok && res.code === 'HA_OPERATION_TIMEOUT', JSON.stringify(res));
     assert.equal((await agent.probe(sb.ctx)).kind, 'stopped');
     assert.equal(readPidRecord(sb.ctx.stateDir), null);
+  });
+
+  test('a start aborted at any moment of the guard\'s own start leaves nothing running', async (t) => {
+    // The abort lands before, during and after the guard spawns the command and records it; a
+    // guard killed between the two would leave the command running unguarded.
+    const marker = `halo-abort-sweep-${process.pid}-${Date.now()}`;
+    const agent = new ProcessAgent(nodeScript(`/* ${marker} */ ${KEEP_ALIVE}`));
+    const survivors = (): number[] =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .map(Number)
+        .filter((pid) => isAlive(pid) && (readCmdline(pid) ?? []).some((a) => a.includes(marker)));
+    let aborted = 0;
+    for (let delay = 0; delay <= 300; delay += 10) {
+      const sb = sandbox(t);
+      const res = await agent.start(sb.ctx, AbortSignal.timeout(delay));
+      if (res.ok) assert.equal((await agent.stop(sb.ctx)).ok, true);
+      else aborted += 1;
+      assert.deepEqual(survivors(), [], `after a start aborted at ${delay} ms (${res.ok ? 'started' : res.detail})`);
+    }
+    t.diagnostic(`${aborted} of 31 starts aborted before the command was recorded`);
   });
 
   test('SIGTERM to the guard stops the command gracefully and records it', async (t) => {

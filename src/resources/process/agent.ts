@@ -205,8 +205,10 @@ export class ProcessAgent implements ResourceAgent {
         return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: this.lastExit(ctx) ?? 'guard exited before starting the command' };
       }
       if (isAborted(signal) || this.clock.now() >= deadline) {
-        // Do not leave a half-started guard behind: it may still spawn the command later.
-        killPidQuietly(guardPid);
+        // Do not leave a half-started guard behind: it may still spawn the command later. Not
+        // SIGKILL first: a guard killed between spawning the command and recording it would leave
+        // the command unguarded; doStop asks with SIGTERM (the guard then stops its command), and
+        // only then kills.
         await this.doStop(ctx, undefined);
         const why = isAborted(signal) ? 'aborted' : `no pid after ${this.config.startTimeoutMs} ms`;
         return { ok: false, code: 'HA_OPERATION_TIMEOUT', detail: `start ${why}` };

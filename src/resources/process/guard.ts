@@ -109,6 +109,16 @@ function runGuard(spec: GuardSpec): void {
   // Only we stop the guard: a hang-up or Ctrl-C meant for whoever started it must not end fencing.
   process.on('SIGHUP', () => undefined);
   process.on('SIGINT', () => undefined);
+  // SIGTERM is taken before the command is spawned: until a handler is installed its default action
+  // ends the guard at once, and one arriving between the spawn and the handler would leave the
+  // command running with nobody to fence or stop it. Handlers run from the event loop, i.e. after
+  // the synchronous start below, when `stop` is set.
+  let stop: (() => void) | null = null;
+  let stopAsked = false;
+  process.on('SIGTERM', () => {
+    if (stop !== null) stop();
+    else stopAsked = true;
+  });
 
   const writeExit = (rec: ExitRecord): void => {
     try {
@@ -215,7 +225,7 @@ function runGuard(spec: GuardSpec): void {
     process.exit(0);
   });
 
-  process.on('SIGTERM', () => {
+  stop = () => {
     if (stopping || finished) return;
     stopping = true;
     killAll('SIGTERM');
@@ -226,7 +236,8 @@ function runGuard(spec: GuardSpec): void {
       log(`pid ${pid} still running ${spec.stopTimeoutMs} ms after SIGTERM; sending SIGKILL`);
       killAll('SIGKILL');
     }, spec.stopTimeoutMs);
-  });
+  };
+  if (stopAsked) stop();
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
