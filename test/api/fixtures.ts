@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApi } from '../../src/api/server.js';
+import { buildApi, type ApiDeps } from '../../src/api/server.js';
 import type { Coordinator } from '../../src/coord/coordinator.js';
 import { MemoryCoordinator } from '../../src/coord/memory/index.js';
 import { parseGroupId, parseNodeId, type NodeId } from '../../src/domain/ids.js';
@@ -51,14 +51,20 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** An API over a fresh MemoryCoordinator; `wrap` lets a test put a fault-injecting coordinator in between. */
-export async function harness(opts: { wrap?: (c: Coordinator) => Coordinator } = {}): Promise<Harness> {
-  const clock = new ManualClock(0);
+/**
+ * An API over a fresh MemoryCoordinator; `wrap` lets a test put a fault-injecting coordinator in
+ * between, `deps` sets further API options. With `anonymous`, inject() sends no credential of its
+ * own (security tests name theirs on every request).
+ */
+export async function harness(
+  opts: { wrap?: (c: Coordinator) => Coordinator; now?: number; deps?: Partial<ApiDeps>; anonymous?: boolean } = {},
+): Promise<Harness> {
+  const clock = new ManualClock(opts.now ?? 0);
   const coord = new MemoryCoordinator({ clock });
-  const app = await buildApi({ coord: opts.wrap ? opts.wrap(coord) : coord, cluster: CLUSTER, self: n1, clock, logger: false });
+  const app = await buildApi({ ...opts.deps, coord: opts.wrap ? opts.wrap(coord) : coord, cluster: CLUSTER, self: n1, clock, logger: false });
   await app.ready();
   const token = await makeToken(coord, CLUSTER, 'admin');
-  injectAs(app, token);
+  if (opts.anonymous !== true) injectAs(app, token);
   return {
     app,
     coord,
@@ -71,8 +77,9 @@ export async function harness(opts: { wrap?: (c: Coordinator) => Coordinator } =
   };
 }
 
-export async function applyConfig(app: FastifyInstance, source = CONFIG_YAML): Promise<void> {
-  const res = await app.inject({ method: 'POST', url: '/v1/config', payload: { source, file: 'halo.yaml' } });
+export async function applyConfig(app: FastifyInstance, source = CONFIG_YAML, token?: string): Promise<void> {
+  const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const res = await app.inject({ method: 'POST', url: '/v1/config', payload: { source, file: 'halo.yaml' }, headers });
   if (res.statusCode !== 200) throw new Error(`config apply failed: ${res.statusCode} ${res.body}`);
 }
 
@@ -84,6 +91,20 @@ export async function putSession(coord: Coordinator, node: NodeId): Promise<void
 export async function putAssignment(coord: Coordinator, a: Partial<Assignment> & Pick<Assignment, 'active'>): Promise<void> {
   const full: Assignment = { group: web, epoch: 3, standbys: [], transition: null, updatedAt: 5, ...a };
   await coord.put(keys.assign(full.group), JSON.stringify(full));
+}
+
+/**
+ * A configured cluster for the security tests: `source` applied by an admin, n1 and n2 online, web
+ * active on n1 (standby n2) and db on n2; inject() sends no credential of its own.
+ */
+export async function seededCluster(source: string, deps: Partial<ApiDeps> = {}): Promise<Harness> {
+  const h = await harness({ now: 1_700_000_000_000, deps: { credentialCacheMs: 0, ...deps }, anonymous: true });
+  await applyConfig(h.app, source, h.token);
+  await putSession(h.coord, n1);
+  await putSession(h.coord, n2);
+  await putAssignment(h.coord, { active: n1, standbys: [n2] });
+  await putAssignment(h.coord, { group: parseGroupId('db'), active: n2, standbys: [] });
+  return h;
 }
 
 export async function putStatus(coord: Coordinator, s: Partial<GroupStatus> & Pick<GroupStatus, 'node' | 'role' | 'state'>): Promise<void> {

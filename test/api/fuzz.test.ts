@@ -4,15 +4,14 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
-import { API_TIMEOUTS, BODY_DEPTH_LIMIT, BODY_LIMIT_BYTES, HEADER_LIMIT_BYTES, URL_LIMIT_BYTES, buildApi, type ApiTimeouts } from '../../src/api/server.js';
+import { API_TIMEOUTS, BODY_DEPTH_LIMIT, BODY_LIMIT_BYTES, HEADER_LIMIT_BYTES, URL_LIMIT_BYTES, type ApiTimeouts } from '../../src/api/server.js';
 import { describeValue } from '../../src/api/errors.js';
 import { openApiDocument } from '../../src/api/openapi.js';
 import { MemoryCoordinator } from '../../src/coord/memory/index.js';
 import { ErrorCodes } from '../../src/domain/errors.js';
-import { parseGroupId } from '../../src/domain/ids.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { makeToken } from '../support/auth.js';
-import { CLUSTER, CONFIG_YAML, keys, n1, n2, putAssignment, putSession } from './fixtures.js';
+import { CLUSTER, CONFIG_YAML, keys, seededCluster } from './fixtures.js';
 
 /**
  * Hostile input against every route of the OpenAPI document (a new route is fuzzed without
@@ -287,19 +286,9 @@ interface Fixture {
 }
 
 async function fixture(timeouts: Partial<ApiTimeouts> = {}): Promise<Fixture> {
-  const clock = new ManualClock(1_700_000_000_000);
-  const coord = new MemoryCoordinator({ clock });
-  const app = await buildApi({ coord, cluster: CLUSTER, self: n1, clock, logger: false, credentialCacheMs: 0, timeouts });
-  await app.ready();
-  const admin = await makeToken(coord, CLUSTER, 'admin');
-  const res = await app.inject({ method: 'POST', url: '/v1/config', payload: { source: CONFIG_YAML }, headers: { authorization: `Bearer ${admin}` } });
-  assert.equal(res.statusCode, 200, res.body);
-  await putSession(coord, n1);
-  await putSession(coord, n2);
-  await putAssignment(coord, { active: n1, standbys: [n2] });
-  await putAssignment(coord, { group: parseGroupId('db'), active: n2, standbys: [] });
-  await makeToken(coord, CLUSTER, 'viewer');
-  return { app, coord, clock, admin };
+  const h = await seededCluster(CONFIG_YAML, { timeouts });
+  await makeToken(h.coord, CLUSTER, 'viewer');
+  return { app: h.app, coord: h.coord, clock: h.clock, admin: h.token };
 }
 
 function headersOf(caller: Caller, admin: string, h: Hostile): Record<string, string> {

@@ -5,12 +5,10 @@ import type { LightMyRequestResponse } from 'fastify';
 import { buildApi } from '../../src/api/server.js';
 import { openApiDocument } from '../../src/api/openapi.js';
 import { ROUTE_ACCESS } from '../../src/api/auth.js';
-import { MemoryCoordinator } from '../../src/coord/memory/index.js';
 import { appendEvent } from '../../src/observability/events.js';
 import { listAudit } from '../../src/observability/audit.js';
-import { ManualClock } from '../../src/platform/clock.js';
 import { parseGroupId } from '../../src/domain/ids.js';
-import { CONFIG_YAML, CLUSTER, keys, n1, n2, putAssignment, putSession } from './fixtures.js';
+import { CONFIG_YAML, CLUSTER, keys, n1, n2, seededCluster } from './fixtures.js';
 import { makeToken } from '../support/auth.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -60,17 +58,7 @@ function request(r: Route, group: string, tokenId: string): { method: Method; ur
 }
 
 async function setup() {
-  const clock = new ManualClock(1_700_000_000_000);
-  const coord = new MemoryCoordinator({ clock });
-  const app = await buildApi({ coord, cluster: CLUSTER, self: n1, clock, logger: false, metrics: { registry: (await import('prom-client')).register }, credentialCacheMs: 0 });
-  await app.ready();
-  const admin = await makeToken(coord, CLUSTER, 'admin');
-  const res = await app.inject({ method: 'POST', url: '/v1/config', payload: { source: TENANT_YAML }, headers: { authorization: `Bearer ${admin}` } });
-  assert.equal(res.statusCode, 200, res.body);
-  await putSession(coord, n1);
-  await putSession(coord, n2);
-  await putAssignment(coord, { active: n1, standbys: [n2] });
-  await putAssignment(coord, { group: parseGroupId('db'), active: n2, standbys: [] });
+  const { app, coord, clock, token: admin } = await seededCluster(TENANT_YAML, { metrics: { registry: (await import('prom-client')).register } });
   const tokens = {
     admin,
     viewer: await makeToken(coord, CLUSTER, 'viewer'),
