@@ -189,20 +189,21 @@ export class Replica {
         touched.add(o.from);
         touched.add(o.to);
       } else if (o.op === 'rmdir') {
-        for (const g of guarded) if (g.startsWith(`${o.path}/`)) touched.add(g);
+        for (const g of guarded) if (g === o.path || g.startsWith(`${o.path}/`)) touched.add(g);
       } else if (o.op !== 'meta' && o.op !== 'mkdir') touched.add(o.path);
     }
-    // A path whose first op in the batch removes or replaces it whole is moved to quarantine, not
-    // copied: a copy of a large (or huge sparse) file would hold up the session for as long as it
-    // takes to read it, and fill the disk with its holes.
+    // A path whose first op in the batch removes or replaces it whole (unlink, rename onto it, rmdir
+    // of it or of a directory above it) is moved to quarantine, not copied: a copy of a large (or
+    // huge sparse) file would hold up the session for as long as it takes to read it, and fill the
+    // disk with its holes.
     const removedFirst = new Set<string>();
     const seenFirst = new Set<string>();
     for (const o of ops) {
-      const paths = o.op === 'rename' ? [o.from, o.to] : o.op === 'rmdir' ? [] : [o.path];
+      const paths = o.op === 'rename' ? [o.from, o.to] : o.op === 'rmdir' ? [...guarded].filter((g) => g === o.path || g.startsWith(`${o.path}/`)) : [o.path];
       for (const path of paths) {
         if (seenFirst.has(path)) continue;
         seenFirst.add(path);
-        if ((o.op === 'unlink' && o.path === path) || (o.op === 'rename' && o.to === path && o.from !== path)) removedFirst.add(path);
+        if (o.op === 'rmdir' || (o.op === 'unlink' && o.path === path) || (o.op === 'rename' && o.to === path && o.from !== path)) removedFirst.add(path);
       }
     }
     const out: string[] = [];

@@ -210,12 +210,16 @@ describe('quarantine', { timeout: 60_000 }, () => {
     symlinkSync('/etc/hostname', join(old.dst, 'out'));
     writeFileSync(join(old.dst, 'huge'), '');
     truncateSync(join(old.dst, 'huge'), 2 ** 40);
+    // The same inside a directory the new active does not have (removed whole by one rmdir).
+    mkdirSync(join(old.dst, 'gone', 'deeper'), { recursive: true });
+    writeFileSync(join(old.dst, 'gone', 'deeper', 'huge'), '');
+    truncateSync(join(old.dst, 'gone', 'deeper', 'huge'), 2 ** 40);
     const { s } = source(t, src, [old], { epoch: 2 });
     await eventually(sameTree(src, old.dst), { timeoutMs: 5000, what: 'old active resynced to the new active' });
     await eventually(() => s.status()[0]?.inSync === true, { timeoutMs: 5000, what: 'in sync' });
     const q = old.rEvents.filter((e) => e.kind === 'quarantined');
     const paths = q.flatMap((e) => (e.kind === 'quarantined' ? e.paths : [])).sort();
-    assert.deepEqual(paths, ['db', 'huge', 'loop', 'only-on-old', 'out']);
+    assert.deepEqual(paths, ['db', 'gone/deeper/huge', 'huge', 'loop', 'only-on-old', 'out']);
     const dir = q[0]?.kind === 'quarantined' ? q[0].dir : '';
     assert.equal(readFileSync(join(dir, 'db'), 'utf8'), 'old active divergent version');
     assert.equal(readFileSync(join(dir, 'only-on-old'), 'utf8'), 'unshipped write');
@@ -223,6 +227,7 @@ describe('quarantine', { timeout: 60_000 }, () => {
     assert.equal(readlinkSync(join(dir, 'out')), '/etc/hostname');
     assert.equal(statSync(join(dir, 'huge')).size, 2 ** 40);
     assert.ok(statSync(join(dir, 'huge')).blocks < 16, 'the sparse file is still sparse in quarantine');
+    assert.ok(statSync(join(dir, 'gone', 'deeper', 'huge')).blocks < 16, 'the sparse file of a removed directory is moved, not copied');
     assert.ok(!existsSync(join(old.dst, 'only-on-old')));
     assert.equal(old.receiver.status().dataEpoch, 2);
   });
