@@ -13,7 +13,7 @@ import { buildApi } from '../api/index.js';
 import { loadTlsMaterial } from '../security/tls.js';
 import { readPrivateFile } from '../security/secret-file.js';
 import { makeMonitor } from '../monitors/index.js';
-import { makeResourceAgent, writeFenceDeadline } from '../resources/index.js';
+import { guardBinary, makeResourceAgent, writeFenceDeadline } from '../resources/index.js';
 import { SystemClock } from '../platform/clock.js';
 import { makeLogger } from '../observability/log.js';
 import { createMetrics } from '../observability/metrics.js';
@@ -117,6 +117,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     mirrors = service;
     opened.unshift(() => service.close());
     await service.start();
+    // Compiled now rather than on the first start of a process resource, which it would delay; a
+    // node without a C compiler can still run resources of other kinds.
+    await guardBinary(fenceFile).catch((e: unknown) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'process resources cannot start on this node'));
     agent = new Agent({
       coord,
       clock,

@@ -1,10 +1,7 @@
-import { execFile } from 'node:child_process';
-import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { ClusterError } from '../domain/errors.js';
+import { ensureNative } from '../platform/native.js';
 
 /**
  * The agent's end of the fsync shim (native/halo-fsync.c): a unix socket on which the shim asks
@@ -69,23 +66,7 @@ export class SyncSocketServer {
   }
 }
 
-const SHIM_SOURCE = fileURLToPath(new URL('../../../native/halo-fsync.c', import.meta.url));
-
-/**
- * Path of the compiled fsync shim in `outDir`, compiling it with the system C compiler (`cc`)
- * when it is missing or older than its source. HA_INTERNAL when no compiler is available.
- */
-export async function ensureFsyncShim(outDir: string, opts: { signal?: AbortSignal } = {}): Promise<string> {
-  const out = join(outDir, 'halo-fsync.so');
-  const [src, bin] = await Promise.all([stat(SHIM_SOURCE), stat(out).catch(() => null)]);
-  if (bin && bin.mtimeMs >= src.mtimeMs) return out;
-  await mkdir(outDir, { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  try {
-    await promisify(execFile)('cc', ['-O2', '-shared', '-fPIC', '-Wall', '-o', tmp, SHIM_SOURCE, '-ldl'], { ...(opts.signal ? { signal: opts.signal } : {}) });
-  } catch (e) {
-    throw new ClusterError('HA_INTERNAL', `could not compile the fsync shim ${SHIM_SOURCE} with cc: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  }
-  await rename(tmp, out);
-  return out;
+/** Path of the compiled fsync shim in `outDir` (see platform/native.ts). */
+export function ensureFsyncShim(outDir: string, opts: { signal?: AbortSignal } = {}): Promise<string> {
+  return ensureNative('halo-fsync.so', outDir, opts);
 }

@@ -7,7 +7,7 @@ import type { ResourceAgent } from './types.js';
 
 export { MirrorAgent } from './mirror/agent.js';
 export type { MirrorNodeDeps, MirrorNodeStatus } from './mirror/agent.js';
-export { ProcessAgent, GUARD_SCRIPT } from './process/agent.js';
+export { ProcessAgent, guardBinary } from './process/agent.js';
 export { VipAgent } from './vip/agent.js';
 export { OcfAgent } from './ocf/agent.js';
 export { OCF_CODES, OcfRunner, agentPath, agentProblem, describeOcf, listAgents, ocfOutcome, parseAgentName } from './ocf/runner.js';

@@ -120,6 +120,28 @@ describe('e2e: one cluster of real processes', { timeout: 600_000 }, () => {
     });
   });
 
+  test('(e2) SIGKILL of the active\'s guard, then SIGSTOP of its agent: the service dies with its guard, never two actives', async () => {
+    await withCluster({}, async (c) => {
+      const a = await c.waitActive(() => true, 20_000, 'web active');
+      const guardPid = readGuardPid(c, a.node);
+      assert.ok(guardPid !== null, 'the active has a guard');
+      process.kill(guardPid, 'SIGKILL');
+      process.kill(c.agentPid(a.node), 'SIGSTOP');
+      try {
+        await eventually(() => !isAlive(a.pid), { timeoutMs: 2_000, what: 'the service ended with its guard' });
+        const b = await c.waitActive((x) => x.node !== a.node, 20_000, 'group active elsewhere');
+        assert.ok(b.epoch > a.epoch);
+        const recs = c.records();
+        const oldLast = Math.max(...recs.filter((r) => r.pid === a.pid).map((r) => r.at));
+        const newStart = recs.find((r) => r.pid === b.pid && r.event === 'start');
+        assert.ok(newStart, 'the new instance recorded its start');
+        assert.ok(oldLast < newStart.at, `old instance's last sign of life (${oldLast}) precedes the new start (${newStart.at})`);
+      } finally {
+        process.kill(c.agentPid(a.node), 'SIGCONT');
+      }
+    });
+  });
+
   test('(f) switchover and switchback through the CLI: no overlap, epoch increases', async () => {
     await withCluster({}, async (c) => {
       const a = await c.waitActive(() => true, 20_000, 'web active');

@@ -336,6 +336,51 @@ describe('fencing guard', { timeout: 30_000 }, () => {
     assert.equal((await agent.probe(sb.ctx)).kind, 'stopped');
   });
 
+  // The guard's own death must never leave its command unfenced: a SIGKILLed guard (alone, or with
+  // the agent that started it) takes the command and everything in its group with it, at once and
+  // not at the fence deadline (a minute away here); so does a SIGKILL of the guard's leash.
+  for (const victim of ['guard', 'leash', 'guard and agent'] as const) {
+    test(`the command does not outlive its fencing: SIGKILL of the ${victim}`, async (t) => {
+      const sb = sandbox(t, { fenceAheadMs: 60_000 });
+      const agentModule = new URL('../../src/resources/process/agent.js', import.meta.url).href;
+      // The agent runs in a process of its own, so that it can be killed too.
+      const script = `
+        const { ProcessAgent } = await import(${JSON.stringify(agentModule)});
+        const ctx = JSON.parse(process.argv[1]);
+        const agent = new ProcessAgent({ name: 'svc', type: 'process', command: '/bin/sh', args: ['-c', 'sleep 300 & exec sleep 301'], env: {}, startTimeoutMs: 5000, stopTimeoutMs: 1000, monitors: [] });
+        console.log(JSON.stringify(await agent.start(ctx)));
+        setInterval(() => {}, 1000);
+      `;
+      const host = spawn(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(sb.ctx)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      t.after(() => host.kill('SIGKILL'));
+      let out = '';
+      host.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      await eventually('agent host started the resource', () => out.includes('"ok":true'), { timeoutMs: 10_000 });
+      const rec = readPidRecord(sb.ctx.stateDir);
+      assert.ok(rec !== null);
+      const members = (): number[] =>
+        readdirSync('/proc')
+          .filter((d) => /^\d+$/.test(d))
+          .map(Number)
+          .filter((pid) => readProcStat(pid)?.pgrp === rec.pgid && readProcStat(pid)?.state !== 'Z');
+      // Both sleeps of the command, and the leash.
+      await eventually('the command and its child', () => members().length === 3, { timeoutMs: 2_000 });
+      const leash = members().find((pid) => readProcStat(pid)?.ppid === rec.guardPid && pid !== rec.pid);
+      assert.ok(leash !== undefined, `the leash is in the command's group: ${JSON.stringify(members())}`);
+
+      if (victim === 'guard and agent' && host.pid !== undefined) process.kill(host.pid, 'SIGKILL');
+      process.kill(victim === 'leash' ? leash : rec.guardPid, 'SIGKILL');
+      await eventually('nothing of the group left', () => members().length === 0, { timeoutMs: 2_000, intervalMs: 5 });
+      assert.ok(monotonicNowMs() < sb.fence.lastDeadline - 50_000, 'ended long before the fence deadline');
+      assert.equal(groupAlive(rec.pgid), false);
+      assert.equal((await new ProcessAgent(nodeScript(KEEP_ALIVE)).probe(sb.ctx)).kind, 'stopped', 'a new agent sees the service stopped');
+      if (victim === 'leash') {
+        const exit = await eventually('exit record', () => readExitRecord(sb.ctx.stateDir) ?? undefined, { timeoutMs: 2_000 });
+        assert.equal(exit.reason, 'fenced');
+      }
+    });
+  }
+
   for (const fate of ['SIGKILL', 'SIGSTOP'] as const) {
     test(`keeps fencing after the agent that started it gets ${fate}`, async (t) => {
       const sb = sandbox(t, { fenceAheadMs: 400 });

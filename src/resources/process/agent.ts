@@ -1,19 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import type { ProcessResourceConfig } from '../../domain/config.js';
 import { SystemClock, type Clock } from '../../platform/clock.js';
 import { groupAlive, isAlive, isSameProcess, killGroup, killPid } from '../../platform/proc.js';
 import { substituteNodeVars } from '../../domain/node-vars.js';
 import type { ActionResult, Observation, ResourceAgent, ResourceContext } from '../types.js';
 import { describeExit, pidFilePath, readExitRecord, readPidRecord, STDERR_LOG, STDOUT_LOG, type PidRecord } from './files.js';
-import { GUARD_ENV_VAR, type GuardSpec } from './guard.js';
 import { abortable } from '../../platform/abortable.js';
-import { resolveRunAs, runAsEnv, type RunAsPlan } from '../../platform/run-as.js';
+import { ensureNative } from '../../platform/native.js';
+import { resolveRunAs, runAsEnv, setprivArgv, type RunAsPlan } from '../../platform/run-as.js';
 
-/** Compiled guard next to this file (dist/src/resources/process/guard.js). */
-export const GUARD_SCRIPT = fileURLToPath(new URL('./guard.js', import.meta.url));
+/**
+ * The fencing guard (native/halo-guard.c; its header is the contract) is compiled into `native/`
+ * of the node's state directory, where the fence file lives.
+ */
+export function guardBinary(fenceFile: string, signal?: AbortSignal): Promise<string> {
+  return ensureNative('halo-guard', join(dirname(fenceFile), 'native'), signal ? { signal } : {});
+}
 
 const START_POLL_MS = 10;
 const STOP_POLL_MS = 20;
@@ -31,7 +35,7 @@ interface OwnGuard {
 }
 
 /**
- * A `process` resource: one command run under a fencing guard (see guard.ts) in its own process
+ * A `process` resource: one command run under a fencing guard (native/halo-guard.c) in its own process
  * group. All state lives in `ctx.stateDir` (pid.json, exit.json, logs), so a new ProcessAgent —
  * e.g. after the node agent restarted — re-adopts a running process through `probe` alone.
  *
@@ -146,27 +150,31 @@ export class ProcessAgent implements ResourceAgent {
     if (!runAs.ok) return { ok: false, code: runAs.code, detail: runAs.detail };
     const plan = runAs.plan;
 
+    let guardBin: string;
+    try {
+      guardBin = await guardBinary(ctx.fenceFile, signal);
+    } catch (e) {
+      if (isAborted(signal)) return { ok: false, code: 'HA_OPERATION_TIMEOUT', detail: 'start aborted' };
+      return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: e instanceof Error ? e.message : String(e) };
+    }
+
     // The state dir and the logs stay root's: halo opens the logs and hands the command the open files.
     mkdirSync(ctx.stateDir, { recursive: true });
-    const spec: GuardSpec = {
-      command: substituteNodeVars(this.config.command, this.vars),
-      args: this.config.args.map((a) => substituteNodeVars(a, this.vars)),
-      cwd: this.config.cwd ?? null,
-      stateDir: ctx.stateDir,
-      fenceFile: ctx.fenceFile,
-      stopTimeoutMs: this.config.stopTimeoutMs,
-      epoch: ctx.epoch,
-      role: ctx.role,
-      runAs: plan === null || plan.setpriv === null ? null : { setpriv: plan.setpriv, uid: plan.identity.uid, gid: plan.identity.gid, groups: plan.identity.groups },
-    };
+    const command = substituteNodeVars(this.config.command, this.vars);
+    const args = this.config.args.map((a) => substituteNodeVars(a, this.vars));
+    // Not the ids through the guard: setpriv sets supplementary groups, gid, then uid right before
+    // the exec, for good (real, effective and saved ids; no_new_privs). The guard stays root on
+    // purpose: the command, running as another user, can neither signal it nor touch its records.
+    const setpriv = plan === null ? null : plan.setpriv;
+    const argv = plan === null || setpriv === null ? [command, ...args] : [setpriv, ...setprivArgv(plan.identity, command, args)];
     const out = openSync(join(ctx.stateDir, STDOUT_LOG), 'a');
     const err = openSync(join(ctx.stateDir, STDERR_LOG), 'a');
     let proc: ChildProcess;
     try {
-      proc = spawn(process.execPath, [GUARD_SCRIPT, JSON.stringify(spec)], {
+      proc = spawn(guardBin, [ctx.stateDir, ctx.fenceFile, String(this.config.stopTimeoutMs), String(ctx.epoch), ctx.role, this.config.cwd ?? '', '--', ...argv], {
         detached: true,
         stdio: ['ignore', out, err],
-        env: { ...process.env, [GUARD_ENV_VAR]: JSON.stringify(this.childEnv(ctx, plan)) },
+        env: { ...process.env, ...this.childEnv(ctx, plan) },
       });
     } finally {
       closeSync(out);
@@ -198,7 +206,7 @@ export class ProcessAgent implements ResourceAgent {
         if (isSameProcess(rec.pid, rec.startTime)) return { ok: true, detail: `pid ${rec.pid}` };
         const how = await this.exitDetail(ctx, rec, AbortSignal.timeout(1_000)).catch(() => null);
         // Through setpriv a missing or non-executable command is an exit code (127/126), not a spawn error.
-        const hint = spec.runAs !== null && how !== null && /code 12[67]$/.test(how) ? `: ${this.config.user ?? this.config.group ?? ''} cannot execute ${spec.command} (see stderr.log)` : '';
+        const hint = setpriv !== null && how !== null && /code 12[67]$/.test(how) ? `: ${this.config.user ?? this.config.group ?? ''} cannot execute ${command} (see stderr.log)` : '';
         return { ok: false, code: 'HA_RESOURCE_START_FAILED', detail: `pid ${rec.pid} ${how ?? 'exited'} right after start${hint}` };
       }
       if (guard.done) {
