@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GroupViewSchema } from '../src/api/schemas.js';
+import { bootstrapToken } from '../src/cli/bootstrap.js';
 import { HALO_BIN, writeDemoConfig } from '../src/demo/run.js';
 import { isAlive } from '../src/platform/proc.js';
 import { pollUntil } from './probe.js';
@@ -104,12 +105,16 @@ export async function benchFootprint(o: FootprintOptions, log: Log): Promise<Foo
   const agent = run(['agent', '--config', file, '--node', 'n1'], 'n1.log');
   const api = `http://${o.address}:${o.portBase + 1}/v1/groups/web`;
   let servicePid: number | null = null;
+  let token: string | null = null;
   try {
     const agentPid = agent.pid;
     if (agentPid === undefined) throw new Error('agent did not start');
     const up = await pollUntil(
       async () => {
-        const r = await fetch(api, { signal: AbortSignal.timeout(1000) });
+        // The API asks who is calling: the cluster's first admin token, made once the coordinator answers.
+        token ??= (await bootstrapToken(file, { name: 'bench-admin', role: 'admin', tenants: null, groups: null, expiresAt: null }, Date.now()).catch(() => null))?.token ?? null;
+        if (token === null) return null;
+        const r = await fetch(api, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(1000) });
         if (!r.ok) return null;
         const g = GroupViewSchema.parse(await r.json());
         const res = g.nodes.find((n) => n.node === 'n1' && n.state === 'running')?.resources[0];
@@ -144,7 +149,7 @@ export async function benchFootprint(o: FootprintOptions, log: Log): Promise<Foo
     const pct = (x0: number | null, x1: number | null): number | null =>
       x0 === null || x1 === null ? null : Math.round(((x1 - x0) / hz / wallS) * 100 * 100) / 100;
 
-    const r = await fetch(api, { signal: AbortSignal.timeout(2000) });
+    const r = await fetch(api, { headers: { authorization: `Bearer ${token ?? ""}` }, signal: AbortSignal.timeout(2000) });
     const g = GroupViewSchema.parse(await r.json());
     const mons = g.nodes.find((n) => n.node === 'n1')?.resources[0]?.monitors ?? [];
     const guardRss = guardPid === null ? null : rssKb(guardPid);

@@ -7,7 +7,6 @@ import type { Coordinator } from '../coord/coordinator.js';
 import { MemoryCoordinator } from '../coord/memory/index.js';
 import { EmbeddedCoordinator } from '../coord/embedded/client.js';
 import { embeddedClientOptions } from '../coord/embedded/config.js';
-import { EtcdCoordinator } from '../coord/etcd/index.js';
 import { formatIssues, loadConfigFile } from '../config/index.js';
 import { buildApi } from '../api/index.js';
 import { loadTlsMaterial } from '../security/tls.js';
@@ -49,6 +48,8 @@ export async function makeCoordinatorClient(cfg: HaloConfig, configFile: string,
             ...(c.tls.key ? { key: resolveConfigPath(configFile, c.tls.key) } : {}),
           }
         : undefined;
+      // Loaded only by nodes that use etcd: the client and its gRPC stack are the largest part of an agent's memory.
+      const { EtcdCoordinator } = await import('../coord/etcd/index.js');
       return new EtcdCoordinator({
         endpoints: c.endpoints,
         prefix: c.prefix,

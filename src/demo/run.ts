@@ -58,7 +58,7 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: s
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 50));
   }
   throw new ClusterError('HA_OPERATION_TIMEOUT', `${what} did not happen within ${timeoutMs / 1000} s`);
 }
@@ -107,22 +107,8 @@ export async function runDemo(opts: RunDemoOptions): Promise<void> {
   const procs: Proc[] = [];
   const coordinator = start('coordinator', ['coordinator', '--config', file], join(dir, 'coordinator.log'));
   procs.push(coordinator);
-  // The coordinator is up when it takes the cluster's first admin credential (made straight in it).
-  let admin: { token: string } | undefined;
-  await waitFor(
-    async () => {
-      admin = await bootstrapToken(file, { name: 'demo-admin', role: 'admin', tenants: null, groups: null, expiresAt: null }, Date.now());
-      return true;
-    },
-    15_000,
-    'coordinator start',
-  );
-  if (admin === undefined) throw new ClusterError('HA_INTERNAL', 'no admin token was made');
-  say('  coordinator   https://127.0.0.1:7400');
-  const credFile = process.env['HALO_CREDENTIALS'] || defaultCredentialsPath(process.env) || join(dir, 'credentials.json');
-  writeCredentials(credFile, { api: nodes.map((n) => n.api), token: admin.token, ca: tls.ca });
-  const api = clusterFetch({ ca: readFileSync(tls.ca, 'utf8') });
-  const authHeaders = { authorization: `Bearer ${admin.token}` };
+  // The agents start with the coordinator, not after it: each boots while the coordinator does,
+  // and keeps trying to register until it answers.
   for (const n of nodes) procs.push(start(n.name, ['agent', '--config', file, '--node', n.name], join(dir, `${n.name}.log`)));
 
   let stopping = false;
@@ -140,7 +126,24 @@ export async function runDemo(opts: RunDemoOptions): Promise<void> {
   process.once('SIGINT', () => void stopAll().then(() => process.exit(0)));
   process.once('SIGTERM', () => void stopAll().then(() => process.exit(0)));
 
+  const credFile = process.env['HALO_CREDENTIALS'] || defaultCredentialsPath(process.env) || join(dir, 'credentials.json');
+  let admin: { token: string } | undefined;
   try {
+    // The coordinator is up when it takes the cluster's first admin credential (made straight in it).
+    await waitFor(
+      async () => {
+        admin = await bootstrapToken(file, { name: 'demo-admin', role: 'admin', tenants: null, groups: null, expiresAt: null }, Date.now());
+        return true;
+      },
+      15_000,
+      'coordinator start',
+    );
+    if (admin === undefined) throw new ClusterError('HA_INTERNAL', 'no admin token was made');
+    say('  coordinator   https://127.0.0.1:7400');
+    writeCredentials(credFile, { api: nodes.map((n) => n.api), token: admin.token, ca: tls.ca });
+    const api = clusterFetch({ ca: readFileSync(tls.ca, 'utf8') });
+    const authHeaders = { authorization: `Bearer ${admin.token}` };
+
     await waitFor(
       async () => {
         const r = await api(`${nodes[0]?.api}/v1/groups/web`, { headers: authHeaders });
