@@ -381,6 +381,28 @@ describe('fencing guard', { timeout: 30_000 }, () => {
     });
   }
 
+  test('a command whose guard and leash are both gone is killed by the agent watching it', async (t) => {
+    const sb = sandbox(t, { fenceAheadMs: 60_000 });
+    const agent = new ProcessAgent(nodeScript(KEEP_ALIVE));
+    assert.equal((await agent.start(sb.ctx)).ok, true);
+    const rec = readPidRecord(sb.ctx.stateDir);
+    assert.ok(rec !== null);
+    const leash = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number)
+      .find((pid) => pid !== rec.pid && readProcStat(pid)?.pgrp === rec.pgid && readProcStat(pid)?.ppid === rec.guardPid);
+    assert.ok(leash !== undefined, 'the leash runs');
+    const watching = agent.exited(sb.ctx, AbortSignal.timeout(5_000));
+    // Both at once: SIGSTOP first so neither can act on the other's death, then SIGKILL both.
+    for (const pid of [rec.guardPid, leash]) process.kill(pid, 'SIGSTOP');
+    for (const pid of [rec.guardPid, leash]) process.kill(pid, 'SIGKILL');
+    const why = await watching;
+    assert.match(why, /guard .* is gone/);
+    assert.equal(isAlive(rec.pid), false);
+    assert.equal(groupAlive(rec.pgid), false);
+    assert.ok(monotonicNowMs() < sb.fence.lastDeadline - 50_000, 'long before the fence deadline');
+  });
+
   for (const fate of ['SIGKILL', 'SIGSTOP'] as const) {
     test(`keeps fencing after the agent that started it gets ${fate}`, async (t) => {
       const sb = sandbox(t, { fenceAheadMs: 400 });

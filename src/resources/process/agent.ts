@@ -24,6 +24,8 @@ const STOP_POLL_MS = 20;
 const EXIT_POLL_MS = 50;
 /** After SIGKILL the kernel needs a moment (longer for a process in uninterruptible sleep). */
 const KILL_WAIT_MS = 5_000;
+/** How long a command may run with neither its guard nor its leash before the agent kills it. */
+const UNGUARDED_GRACE_MS = 100;
 /** The guard exits on its own right after its command; this is how long we let it before killing it. */
 const GUARD_EXIT_WAIT_MS = 1_000;
 
@@ -90,8 +92,20 @@ export class ProcessAgent implements ResourceAgent {
     if (own !== null && !own.done && own.pid === rec.guardPid) {
       await abortable(own.exited, signal);
     }
-    // Adopted process, or our guard died while its command lives on: watch the pid itself.
+    // Adopted process, or our guard died while its command lives on: watch the pid itself. Without
+    // its guard nothing fences the command at the deadline: the guard's leash ends it when the
+    // guard dies, and if the leash is gone too, this does, once the leash had its moment.
+    let unguardedSince: number | null = null;
     while (isSameProcess(rec.pid, rec.startTime)) {
+      const guarded = rec.guardStartTime !== '' && isSameProcess(rec.guardPid, rec.guardStartTime);
+      const now = this.clock.now();
+      if (guarded) unguardedSince = null;
+      else if (unguardedSince === null) unguardedSince = now;
+      else if (now - unguardedSince >= UNGUARDED_GRACE_MS) {
+        sendGroup(rec.pgid, 'SIGKILL');
+        await this.waitGone(rec.pgid, KILL_WAIT_MS, undefined);
+        return `pid ${rec.pid} killed: its fencing guard (pid ${rec.guardPid}) is gone`;
+      }
       await this.clock.sleep(EXIT_POLL_MS, signal);
     }
     return (await this.exitDetail(ctx, rec, signal)) ?? `pid ${rec.pid} exited`;
