@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isAlive } from '../../src/platform/proc.js';
+import { isAlive, readCmdline, readProcStat } from '../../src/platform/proc.js';
 import { rng } from '../sim/world.js';
 import { activeIntervals, overlaps } from '../e2e/harness.js';
 import { outages, quantile, Sampler, type Outage } from './checker.js';
@@ -184,6 +184,15 @@ export class FaultRunner {
             if (kind === 'stop-service' && isAlive(inst.pid)) process.kill(inst.pid, 'SIGCONT');
           },
         };
+      }
+      case 'kill-guard': {
+        const inst = (await c.liveInstances()).find((l) => l.node === node);
+        // The guard is the nearest ancestor of the service that runs native/halo-guard.
+        let guard = inst === undefined ? undefined : readProcStat(inst.pid)?.ppid;
+        while (guard !== undefined && guard > 1 && !(readCmdline(guard)?.[0] ?? '').endsWith('halo-guard')) guard = readProcStat(guard)?.ppid;
+        if (!inst || guard === undefined || guard <= 1) return { did: `kill-guard ${node}: no guarded instance there (no-op)`, heal: async () => undefined };
+        process.kill(guard, 'SIGKILL');
+        return { did: `kill-guard ${node} guard pid ${guard} of pid ${inst.pid}`, heal: async () => undefined };
       }
     }
   }

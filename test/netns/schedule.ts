@@ -18,6 +18,7 @@ export const FAULT_KINDS = [
   'mute', // one-way cuts: nobody hears the host (it still hears them)
   'kill-service', // SIGKILL the service instance on the host (if any); no heal
   'stop-service', // SIGSTOP the service instance (its health check stalls); heal: SIGCONT if still alive
+  'kill-guard', // SIGKILL the fencing guard of the service instance on the host (the service must die with it); no heal
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 /** Whom a fault hits, resolved when it is injected: the active's host, the controller's host, a standby, or a fixed host. */
@@ -49,7 +50,7 @@ export function scheduleFor(seed: number): Schedule {
   const steps: Step[] = [];
   for (let i = 0; i < n; i++) {
     const kind = pick(FAULT_KINDS);
-    const target: Target = kind === 'kill-service' || kind === 'stop-service' ? 'active' : pick<Target>(['active', 'active', 'controller', 'standby', ...HOSTS]);
+    const target: Target = kind === 'kill-service' || kind === 'stop-service' || kind === 'kill-guard' ? 'active' : pick<Target>(['active', 'active', 'controller', 'standby', ...HOSTS]);
     steps.push({ kind, target, holdMs: 300 + Math.floor(r() * 3200), healAfterHold: r() < 0.6 });
   }
   return { seed, steps };
