@@ -19,6 +19,7 @@ import { benchFootprint, type FootprintResult } from './footprint.js';
 import { benchNetnsNodeLoss, NETNS_FAULTS, netnsBenchSkipReason } from './netns-nodeloss.js';
 import { benchMirror } from './mirror.js';
 import { benchApi } from './api.js';
+import { benchDemoStart } from './demo.js';
 import { formatTable, summarize, type Summary, type TableRow } from './stats.js';
 
 /**
@@ -30,14 +31,14 @@ import { formatTable, summarize, type Summary, type TableRow } from './stats.js'
  * Environment:
  *   HALO_BENCH_TRIALS  trials per timing scenario (default 20)
  *   HALO_BENCH_SAMPLE_MS  CPU/RSS sampling window (default 30000)
- *   HALO_BENCH_ONLY    comma list of: start,crash,hang,nodeloss,switchover,endpoint,footprint,netns,mirror,api (default all)
+ *   HALO_BENCH_ONLY    comma list of: demo,start,crash,hang,nodeloss,switchover,endpoint,footprint,netns,mirror,api (default all)
  *   HALO_BENCH_MIRROR_MB  data size of the mirror throughput/resync figures (default 256)
  *   HALO_BENCH_OUT     where to write the JSON (default bench/results.json)
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const SCENARIOS = ['start', 'crash', 'hang', 'nodeloss', 'switchover', 'endpoint', 'footprint', 'netns', 'mirror', 'api'] as const;
+const SCENARIOS = ['demo', 'start', 'crash', 'hang', 'nodeloss', 'switchover', 'endpoint', 'footprint', 'netns', 'mirror', 'api'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function intEnv(name: string, dflt: number, min: number): number {
@@ -77,6 +78,7 @@ interface Targets {
   readonly agentRssMb: number;
   readonly agentIdleCpuPercent: number;
   readonly endpointSwitchoverAddedP99Ms: number;
+  readonly demoFirstAnswerMs: number;
 }
 
 async function main(): Promise<void> {
@@ -96,6 +98,7 @@ async function main(): Promise<void> {
     agentRssMb: 80,
     agentIdleCpuPercent: 1,
     endpointSwitchoverAddedP99Ms: 300,
+    demoFirstAnswerMs: 5000,
   };
 
   const cpuList = cpus();
@@ -111,6 +114,15 @@ async function main(): Promise<void> {
   const figures: Record<string, unknown> = {};
   const rows: TableRow[] = [];
   let clusterConfig: unknown = null;
+
+  // The first impression: `halo demo` in a new directory -> the first answer through the endpoint.
+  if (only.has('demo')) {
+    const n = Math.min(trials, 5);
+    log(`demo start (${n} trials, each in a new directory: CA, certificates and token made as after a fresh clone):`);
+    const sm = sum(await benchDemoStart(n, log));
+    figures['demoFirstAnswerMs'] = sm;
+    rows.push({ label: '0. halo demo -> first answer (endpoint)', unit: 'ms', summary: sm, target: `p99 <= ${targets.demoFirstAnswerMs}` });
+  }
 
   // 0. The app's own start time: the sample service alone, same node binary, same probe loop.
   let appStartP50: number | null = null;

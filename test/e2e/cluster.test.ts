@@ -105,11 +105,7 @@ describe('e2e: one cluster of real processes', { timeout: 600_000 }, () => {
         const b = await c.waitActive((x) => x.node !== a.node, 20_000, 'group active elsewhere');
         assert.ok(b.epoch > a.epoch);
         assert.ok(!isAlive(a.pid), 'the frozen agent\'s service was killed by its guard');
-        const recs = c.records();
-        const oldLast = Math.max(...recs.filter((r) => r.pid === a.pid).map((r) => r.at));
-        const newStart = recs.find((r) => r.pid === b.pid && r.event === 'start');
-        assert.ok(newStart, 'the new instance recorded its start');
-        assert.ok(oldLast < newStart.at, `old instance's last sign of life (${oldLast}) precedes the new start (${newStart.at})`);
+        assertHandedOver(c, a.pid, b.pid);
       } finally {
         process.kill(c.agentPid(a.node), 'SIGCONT');
       }
@@ -131,11 +127,7 @@ describe('e2e: one cluster of real processes', { timeout: 600_000 }, () => {
         await eventually(() => !isAlive(a.pid), { timeoutMs: 2_000, what: 'the service ended with its guard' });
         const b = await c.waitActive((x) => x.node !== a.node, 20_000, 'group active elsewhere');
         assert.ok(b.epoch > a.epoch);
-        const recs = c.records();
-        const oldLast = Math.max(...recs.filter((r) => r.pid === a.pid).map((r) => r.at));
-        const newStart = recs.find((r) => r.pid === b.pid && r.event === 'start');
-        assert.ok(newStart, 'the new instance recorded its start');
-        assert.ok(oldLast < newStart.at, `old instance's last sign of life (${oldLast}) precedes the new start (${newStart.at})`);
+        assertHandedOver(c, a.pid, b.pid);
       } finally {
         process.kill(c.agentPid(a.node), 'SIGCONT');
       }
@@ -208,6 +200,15 @@ describe('e2e: one cluster of real processes', { timeout: 600_000 }, () => {
     });
   });
 });
+
+/** The old instance's last sign of life (its own records) precedes the new instance's start. */
+function assertHandedOver(c: TestCluster, oldPid: number, newPid: number): void {
+  const recs = c.records();
+  const oldLast = Math.max(...recs.filter((r) => r.pid === oldPid).map((r) => r.at));
+  const newStart = recs.find((r) => r.pid === newPid && r.event === 'start');
+  assert.ok(newStart, 'the new instance recorded its start');
+  assert.ok(oldLast < newStart.at, `old instance's last sign of life (${oldLast}) precedes the new start (${newStart.at})`);
+}
 
 function readGuardPid(c: TestCluster, node: string): number | null {
   try {

@@ -9,7 +9,7 @@ import { makeMonitor } from '../../src/monitors/index.js';
 import { groupAlive, isAlive, monotonicNowMs, readCmdline, readProcStat, readStartTime } from '../../src/platform/proc.js';
 import { makeResourceAgent } from '../../src/resources/index.js';
 import { ProcessAgent } from '../../src/resources/process/agent.js';
-import { readExitRecord, readPidRecord } from '../../src/resources/process/files.js';
+import { readExitRecord, readPidRecord, type PidRecord } from '../../src/resources/process/files.js';
 import { eventually, FenceKeeper, nodeScript, sandbox } from './helpers.js';
 import { freePort } from '../support/util.js';
 
@@ -273,6 +273,22 @@ describe('ProcessAgent', { timeout: 30_000 }, () => {
   });
 });
 
+/** Live (not zombie) processes of group `pgid`. */
+function groupMembers(pgid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => {
+      const st = readProcStat(pid);
+      return st?.pgrp === pgid && st.state !== 'Z';
+    });
+}
+
+/** The guard's leash: the member of the command's group that the guard forked besides the command. */
+function leashOf(rec: PidRecord): number | undefined {
+  return groupMembers(rec.pgid).find((pid) => pid !== rec.pid && readProcStat(pid)?.ppid === rec.guardPid);
+}
+
 describe('fencing guard', { timeout: 30_000 }, () => {
   test('kills the command once the fence deadline passes without a refresh', async (t) => {
     const sb = sandbox(t, { fenceAheadMs: 300 });
@@ -358,14 +374,10 @@ describe('fencing guard', { timeout: 30_000 }, () => {
       await eventually('agent host started the resource', () => out.includes('"ok":true'), { timeoutMs: 10_000 });
       const rec = readPidRecord(sb.ctx.stateDir);
       assert.ok(rec !== null);
-      const members = (): number[] =>
-        readdirSync('/proc')
-          .filter((d) => /^\d+$/.test(d))
-          .map(Number)
-          .filter((pid) => readProcStat(pid)?.pgrp === rec.pgid && readProcStat(pid)?.state !== 'Z');
+      const members = (): number[] => groupMembers(rec.pgid);
       // Both sleeps of the command, and the leash.
       await eventually('the command and its child', () => members().length === 3, { timeoutMs: 2_000 });
-      const leash = members().find((pid) => readProcStat(pid)?.ppid === rec.guardPid && pid !== rec.pid);
+      const leash = leashOf(rec);
       assert.ok(leash !== undefined, `the leash is in the command's group: ${JSON.stringify(members())}`);
 
       if (victim === 'guard and agent' && host.pid !== undefined) process.kill(host.pid, 'SIGKILL');
@@ -387,10 +399,7 @@ describe('fencing guard', { timeout: 30_000 }, () => {
     assert.equal((await agent.start(sb.ctx)).ok, true);
     const rec = readPidRecord(sb.ctx.stateDir);
     assert.ok(rec !== null);
-    const leash = readdirSync('/proc')
-      .filter((d) => /^\d+$/.test(d))
-      .map(Number)
-      .find((pid) => pid !== rec.pid && readProcStat(pid)?.pgrp === rec.pgid && readProcStat(pid)?.ppid === rec.guardPid);
+    const leash = leashOf(rec);
     assert.ok(leash !== undefined, 'the leash runs');
     const watching = agent.exited(sb.ctx, AbortSignal.timeout(5_000));
     // Both at once: SIGSTOP first so neither can act on the other's death, then SIGKILL both.
