@@ -118,9 +118,10 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     mirrors = service;
     opened.unshift(() => service.close());
     await service.start();
-    // Compiled now rather than on the first start of a process resource, which it would delay; a
-    // node without a C compiler can still run resources of other kinds.
-    await guardBinary(fenceFile).catch((e: unknown) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'process resources cannot start on this node'));
+    // Compiled while the agent registers rather than at the first start of a process resource
+    // (which awaits this same compile if it is still running); a node without a C compiler can
+    // still run resources of other kinds.
+    void guardBinary(fenceFile).catch((e: unknown) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'process resources cannot start on this node'));
     agent = new Agent({
       coord,
       clock,
