@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GroupViewSchema } from '../src/api/schemas.js';
 import { bootstrapToken } from '../src/cli/bootstrap.js';
-import { HALO_BIN, writeDemoConfig } from '../src/demo/run.js';
+import { haloArgv, writeDemoConfig } from '../src/demo/run.js';
 import { isAlive } from '../src/platform/proc.js';
 import { pollUntil } from './probe.js';
 import { clockTicks, cpuTicks, readGuardPid, rssKb } from './procfs.js';
@@ -99,7 +99,7 @@ export async function benchFootprint(o: FootprintOptions, log: Log): Promise<Foo
   delete env['HALO_LOG_LEVEL'];
   const run = (args: string[], logName: string) => {
     const fd = openSync(join(dir, logName), 'a');
-    return spawn(process.execPath, [HALO_BIN, ...args], { stdio: ['ignore', fd, fd], env });
+    return spawn(process.execPath, haloArgv(args), { stdio: ['ignore', fd, fd], env });
   };
   const coordinator = run(['coordinator', '--config', file], 'coordinator.log');
   const agent = run(['agent', '--config', file, '--node', 'n1'], 'n1.log');

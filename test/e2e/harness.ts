@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { parseDocument } from 'yaml';
-import { HALO_BIN, ensureDemoCerts, writeDemoConfig } from '../../src/demo/run.js';
+import { HALO_BIN, ensureDemoCerts, haloArgv, writeDemoConfig } from '../../src/demo/run.js';
 import { bootstrapToken } from '../../src/cli/bootstrap.js';
 import { clusterFetch } from '../../src/security/fetch.js';
 import { isAlive } from '../../src/platform/proc.js';
@@ -108,7 +108,7 @@ export class TestCluster {
 
   private spawnHalo(args: string[], log: string): ChildProcess {
     const fd = openSync(join(this.dir, log), 'a');
-    return spawn(process.execPath, [HALO_BIN, ...args], { stdio: ['ignore', fd, fd], env: { ...process.env, HALO_LOG_LEVEL: 'debug' } });
+    return spawn(process.execPath, haloArgv(args), { stdio: ['ignore', fd, fd], env: { ...process.env, HALO_LOG_LEVEL: 'debug' } });
   }
 
   async start(): Promise<void> {

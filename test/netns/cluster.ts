@@ -7,7 +7,7 @@ import type { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { MonitorConfigSchema, RecoveryPolicySchema } from '../../src/domain/config.js';
 import type { StatusResponse } from '../../src/api/schemas.js';
-import { HALO_BIN, ensureDemoCerts, writeDemoConfig } from '../../src/demo/run.js';
+import { HALO_BIN, ensureDemoCerts, haloArgv, writeDemoConfig } from '../../src/demo/run.js';
 import { isAlive, killGroup } from '../../src/platform/proc.js';
 import { activeIntervals, type ServiceRecord } from '../e2e/harness.js';
 import type { NetnsHosts } from './hosts.js';
@@ -253,7 +253,7 @@ export class NetnsCluster {
     if (this.agents.has(node)) throw new Error(`agent on ${node} already runs`);
     const fd = this.log(`agent-${node}.log`);
     try {
-      const child = this.hosts.spawn(node, process.execPath, [HALO_BIN, 'agent', '--config', this.configFile, '--node', node], {
+      const child = this.hosts.spawn(node, process.execPath, haloArgv(['agent', '--config', this.configFile, '--node', node]), {
         stdio: ['ignore', fd, fd],
         env: { ...process.env, HALO_LOG_LEVEL: 'debug' },
       });
