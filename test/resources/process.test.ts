@@ -402,9 +402,16 @@ describe('fencing guard', { timeout: 30_000 }, () => {
     const leash = leashOf(rec);
     assert.ok(leash !== undefined, 'the leash runs');
     const watching = agent.exited(sb.ctx, AbortSignal.timeout(5_000));
-    // Both at once: SIGSTOP first so neither can act on the other's death, then SIGKILL both.
-    for (const pid of [rec.guardPid, leash]) process.kill(pid, 'SIGSTOP');
-    for (const pid of [rec.guardPid, leash]) process.kill(pid, 'SIGKILL');
+    // Both gone before either can act on the other's death: the guard is stopped (for real: a
+    // SIGSTOP takes effect when the kernel next runs the process, not when kill() returns), the
+    // leash killed, then the guard. Not the leash stopped too: a group left with a stopped member
+    // and no parent outside it is orphaned, and the kernel then sends every member SIGHUP, which
+    // would end the command by itself.
+    process.kill(rec.guardPid, 'SIGSTOP');
+    await eventually('guard stopped', () => readProcStat(rec.guardPid)?.state === 'T', { timeoutMs: 2_000, intervalMs: 5 });
+    process.kill(leash, 'SIGKILL');
+    await eventually('leash dead', () => !isAlive(leash), { timeoutMs: 2_000, intervalMs: 5 });
+    process.kill(rec.guardPid, 'SIGKILL');
     const why = await watching;
     assert.match(why, /guard .* is gone/);
     assert.equal(isAlive(rec.pid), false);
