@@ -149,7 +149,7 @@ export async function benchFootprint(o: FootprintOptions, log: Log): Promise<Foo
     const pct = (x0: number | null, x1: number | null): number | null =>
       x0 === null || x1 === null ? null : Math.round(((x1 - x0) / hz / wallS) * 100 * 100) / 100;
 
-    const r = await fetch(api, { headers: { authorization: `Bearer ${token ?? ""}` }, signal: AbortSignal.timeout(2000) });
+    const r = await fetch(api, { headers: { authorization: `Bearer ${token ?? ''}` }, signal: AbortSignal.timeout(2000) });
     const g = GroupViewSchema.parse(await r.json());
     const mons = g.nodes.find((n) => n.node === 'n1')?.resources[0]?.monitors ?? [];
     const guardRss = guardPid === null ? null : rssKb(guardPid);

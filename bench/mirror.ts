@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MirrorSource } from '../src/mirror/source.js';
-import { ensureFsyncShim, SyncSocketServer } from '../src/mirror/sync-socket.js';
+import { SyncSocketServer } from '../src/mirror/sync-socket.js';
+import { ensureNative } from '../src/platform/native.js';
 import type { TlsMaterial } from '../src/security/tls.js';
 import { testCerts, tlsOf, type TestCerts } from '../test/support/certs.js';
 import { summarize, type Summary, type TableRow } from './stats.js';
@@ -184,7 +185,7 @@ export async function benchMirror(log: (s: string) => void): Promise<{ result: M
     rmSync(src, { recursive: true, force: true });
 
     // 2. Sync fsync latency through the shim vs local fsync.
-    const shim = await ensureFsyncShim(join(root, 'shim'));
+    const shim = await ensureNative('halo-fsync.so', join(root, 'shim'));
     const localDir = join(root, 'local');
     mkdirSync(localDir, { recursive: true });
     const localLat = await runWriter([join(localDir, 'log'), '1000', '4096'], {});

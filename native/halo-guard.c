@@ -126,6 +126,13 @@ static void exit_fenced(const char *detail) {
   write_exit(rec);
 }
 
+static void write_spawn_failed(const char *error) {
+  char e[700], rec[900];
+  json_str(e, sizeof e, error);
+  snprintf(rec, sizeof rec, "{\"reason\":\"spawn-failed\",\"error\":%s,\"at\":%lld}", e, wall_ms());
+  write_exit(rec);
+}
+
 static void signal_name(int sig, char *out, size_t cap) {
   const char *abbrev = sigabbrev_np(sig);
   if (abbrev != NULL) snprintf(out, cap, "\"SIG%s\"", abbrev);
@@ -275,10 +282,7 @@ int main(int argc, char **argv) {
   pid_t guard = getpid();
   pid_t child = fork();
   if (child < 0) {
-    char rec[512], e[300];
-    json_str(e, sizeof e, strerror(errno));
-    snprintf(rec, sizeof rec, "{\"reason\":\"spawn-failed\",\"error\":%s,\"at\":%lld}", e, wall_ms());
-    write_exit(rec);
+    write_spawn_failed(strerror(errno));
     return 1;
   }
   if (child == 0) {
@@ -310,12 +314,10 @@ int main(int argc, char **argv) {
     int child_errno = failed[1];
     waitpid(child, NULL, 0);
     const char *code = child_errno == ENOENT ? "ENOENT" : child_errno == EACCES ? "EACCES" : child_errno == ENOTDIR ? "ENOTDIR" : "error";
-    char msg[600], e[700], rec[900];
+    char msg[600];
     snprintf(msg, sizeof msg, "%s: %s %s (%s)", code, failed[0] == 1 ? "chdir" : "spawn", failed[0] == 1 ? cwd : cmd[0], strerror(child_errno));
-    logf_("could not start %s: %s", cmd[0], strerror(child_errno));
-    json_str(e, sizeof e, msg);
-    snprintf(rec, sizeof rec, "{\"reason\":\"spawn-failed\",\"error\":%s,\"at\":%lld}", e, wall_ms());
-    write_exit(rec);
+    logf_("could not start: %s", msg);
+    write_spawn_failed(msg);
     return 1;
   }
 

@@ -9,7 +9,7 @@ import type { ClusterEvent } from '../domain/state.js';
 import { substituteNodeVars } from '../domain/node-vars.js';
 import { MirrorSyncRecordSchema, type MirrorSyncRecord } from '../domain/state.js';
 import { appendEvent } from '../observability/events.js';
-import { ensureFsyncShim } from '../mirror/sync-socket.js';
+import { ensureNative } from '../platform/native.js';
 import { MirrorAgent } from '../resources/mirror/agent.js';
 import type { TlsMaterial } from '../security/tls.js';
 
@@ -107,7 +107,7 @@ export class MirrorService {
     }
     if (sync) {
       try {
-        await ensureFsyncShim(join(this.deps.stateDir, 'mirror'));
+        await ensureNative('halo-fsync.so', join(this.deps.stateDir, 'mirror'));
       } catch (e) {
         this.deps.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'fsync shim unavailable: sync-mode applications cannot preload it');
       }

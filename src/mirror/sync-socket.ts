@@ -1,7 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
-import { ensureNative } from '../platform/native.js';
 
 /**
  * The agent's end of the fsync shim (native/halo-fsync.c): a unix socket on which the shim asks
@@ -64,9 +63,4 @@ export class SyncSocketServer {
     if (srv) await new Promise<void>((resolve) => srv.close(() => resolve()));
     await rm(this.path, { force: true });
   }
-}
-
-/** Path of the compiled fsync shim in `outDir` (see platform/native.ts). */
-export function ensureFsyncShim(outDir: string, opts: { signal?: AbortSignal } = {}): Promise<string> {
-  return ensureNative('halo-fsync.so', outDir, opts);
 }

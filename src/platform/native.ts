@@ -15,9 +15,10 @@ import { ClusterError } from '../domain/errors.js';
  */
 export type NativeHelper = 'halo-fsync.so' | 'halo-guard';
 
-const SOURCES: Readonly<Record<NativeHelper, { readonly source: string; readonly flags: readonly string[] }>> = {
-  'halo-fsync.so': { source: 'halo-fsync.c', flags: ['-O2', '-shared', '-fPIC', '-Wall', '-ldl'] },
-  'halo-guard': { source: 'halo-guard.c', flags: ['-O2', '-Wall'] },
+/** Source in native/, compiler flags, and libraries (named after the source: --as-needed linkers drop one named before it). */
+const SOURCES: Readonly<Record<NativeHelper, { readonly source: string; readonly flags: readonly string[]; readonly libs: readonly string[] }>> = {
+  'halo-fsync.so': { source: 'halo-fsync.c', flags: ['-O2', '-shared', '-fPIC', '-Wall'], libs: ['-ldl'] },
+  'halo-guard': { source: 'halo-guard.c', flags: ['-O2', '-Wall'], libs: [] },
 };
 
 /** One compile per output path at a time in this process. */
@@ -34,17 +35,14 @@ export function ensureNative(helper: NativeHelper, outDir: string, opts: { signa
 }
 
 async function build(helper: NativeHelper, out: string, outDir: string, signal: AbortSignal | undefined): Promise<string> {
-  const { source, flags } = SOURCES[helper];
+  const { source, flags, libs } = SOURCES[helper];
   const src = fileURLToPath(new URL(`../../../native/${source}`, import.meta.url));
   const [s, bin] = await Promise.all([stat(src), stat(out).catch(() => null)]);
   if (bin && bin.mtimeMs >= s.mtimeMs) return out;
   await mkdir(outDir, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
-  // Libraries after the source: with --as-needed linkers a library named before it is dropped.
-  const libs = flags.filter((f) => f.startsWith('-l'));
-  const args = [...flags.filter((f) => !f.startsWith('-l')), '-o', tmp, src, ...libs];
   try {
-    await promisify(execFile)('cc', args, signal ? { signal } : {});
+    await promisify(execFile)('cc', [...flags, '-o', tmp, src, ...libs], signal ? { signal } : {});
   } catch (e) {
     throw new ClusterError('HA_INTERNAL', `could not compile ${src} with cc (halo needs a C compiler on each node): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }

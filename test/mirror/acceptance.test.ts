@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MirrorReceiver } from '../../src/mirror/receiver.js';
-import { ensureFsyncShim } from '../../src/mirror/sync-socket.js';
+import { ensureNative } from '../../src/platform/native.js';
 import { checkCopy, parseAcks, type Ack } from '../../fixtures/mirror/records.js';
 import { rng } from '../sim/world.js';
 import { testCerts, tlsOf } from '../support/certs.js';
@@ -101,7 +101,7 @@ function startApp(t: TestContext, cmd: string, args: readonly string[], env: Rec
 describe('mirror acceptance (sync mode, unmodified applications)', { skip, timeout: 600_000 }, () => {
   test(`durability checker: every acknowledged record is on the standby after the active is killed (${SCHEDULES} seeded schedules)`, async (t) => {
     const root = tempDir(t);
-    const shim = await ensureFsyncShim(join(root, 'shim'));
+    const shim = await ensureNative('halo-fsync.so', join(root, 'shim'));
     const p = port();
     let lostTotal = 0;
     let checked = 0;
@@ -148,7 +148,7 @@ describe('mirror acceptance (sync mode, unmodified applications)', { skip, timeo
 
   test('SQLite in WAL mode: after the active is killed the standby copy passes integrity_check with every acknowledged transaction', async (t) => {
     const root = tempDir(t);
-    const shim = await ensureFsyncShim(join(root, 'shim'));
+    const shim = await ensureNative('halo-fsync.so', join(root, 'shim'));
     const p = port();
     for (let seed = 1; seed <= 5; seed++) {
       const r = rng(100 + seed);
@@ -185,7 +185,7 @@ describe('mirror acceptance (sync mode, unmodified applications)', { skip, timeo
   });
   test('many small files (temp file, fsync, rename, fsync of the directory): after the active is killed every acknowledged file is on the in-sync standby with its content', async (t) => {
     const root = tempDir(t);
-    const shim = await ensureFsyncShim(join(root, 'shim'));
+    const shim = await ensureNative('halo-fsync.so', join(root, 'shim'));
     const p = port();
     let files = 0;
     for (let seed = 1; seed <= 10; seed++) {

@@ -3,7 +3,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { ensureFsyncShim, SyncSocketServer } from '../../src/mirror/sync-socket.js';
+import { SyncSocketServer } from '../../src/mirror/sync-socket.js';
+import { ensureNative } from '../../src/platform/native.js';
 import { tempDir } from './helpers.js';
 
 /**
@@ -50,7 +51,7 @@ async function setup(t: TestContext): Promise<{ root: string; dir: string; env: 
   const root = tempDir(t, 'halo-shim-');
   const dir = join(root, 'data');
   mkdirSync(dir);
-  const shim = await ensureFsyncShim(join(root, 'shim'));
+  const shim = await ensureNative('halo-fsync.so', join(root, 'shim'));
   const socket = join(root, 'fsync.sock');
   const asked: string[] = [];
   const server = new SyncSocketServer(socket, async (p) => {

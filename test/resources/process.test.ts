@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ProcessResourceSchema } from '../../src/domain/config.js';
 import { makeMonitor } from '../../src/monitors/index.js';
@@ -10,7 +10,7 @@ import { groupAlive, isAlive, monotonicNowMs, readCmdline, readProcStat, readSta
 import { makeResourceAgent } from '../../src/resources/index.js';
 import { ProcessAgent } from '../../src/resources/process/agent.js';
 import { readExitRecord, readPidRecord, type PidRecord } from '../../src/resources/process/files.js';
-import { eventually, FenceKeeper, nodeScript, sandbox } from './helpers.js';
+import { eventually, FenceKeeper, nodeScript, sandbox, type Sandbox } from './helpers.js';
 import { freePort } from '../support/util.js';
 
 const KEEP_ALIVE = 'setInterval(() => {}, 1000);';
@@ -273,6 +273,27 @@ describe('ProcessAgent', { timeout: 30_000 }, () => {
   });
 });
 
+/**
+ * Starts `command args` through a ProcessAgent living in a process of its own (the "agent host"),
+ * so that a test can kill or freeze the agent; resolves with that process once the start succeeded.
+ */
+async function startInAgentHost(t: TestContext, sb: Sandbox, command: string, args: readonly string[]): Promise<ChildProcess> {
+  const agentModule = new URL('../../src/resources/process/agent.js', import.meta.url).href;
+  const cfg = { name: 'svc', type: 'process', command, args, env: {}, startTimeoutMs: 5000, stopTimeoutMs: 1000, monitors: [] };
+  const script = `
+    const { ProcessAgent } = await import(${JSON.stringify(agentModule)});
+    const agent = new ProcessAgent(${JSON.stringify(cfg)});
+    console.log(JSON.stringify(await agent.start(JSON.parse(process.argv[1]))));
+    setInterval(() => {}, 1000);
+  `;
+  const host = spawn(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(sb.ctx)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => host.kill('SIGKILL'));
+  let out = '';
+  host.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  await eventually('agent host started the resource', () => out.includes('"ok":true'), { timeoutMs: 10_000 });
+  return host;
+}
+
 /** Live (not zombie) processes of group `pgid`. */
 function groupMembers(pgid: number): number[] {
   return readdirSync('/proc')
@@ -358,20 +379,8 @@ describe('fencing guard', { timeout: 30_000 }, () => {
   for (const victim of ['guard', 'leash', 'guard and agent'] as const) {
     test(`the command does not outlive its fencing: SIGKILL of the ${victim}`, async (t) => {
       const sb = sandbox(t, { fenceAheadMs: 60_000 });
-      const agentModule = new URL('../../src/resources/process/agent.js', import.meta.url).href;
       // The agent runs in a process of its own, so that it can be killed too.
-      const script = `
-        const { ProcessAgent } = await import(${JSON.stringify(agentModule)});
-        const ctx = JSON.parse(process.argv[1]);
-        const agent = new ProcessAgent({ name: 'svc', type: 'process', command: '/bin/sh', args: ['-c', 'sleep 300 & exec sleep 301'], env: {}, startTimeoutMs: 5000, stopTimeoutMs: 1000, monitors: [] });
-        console.log(JSON.stringify(await agent.start(ctx)));
-        setInterval(() => {}, 1000);
-      `;
-      const host = spawn(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(sb.ctx)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      t.after(() => host.kill('SIGKILL'));
-      let out = '';
-      host.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      await eventually('agent host started the resource', () => out.includes('"ok":true'), { timeoutMs: 10_000 });
+      const host = await startInAgentHost(t, sb, '/bin/sh', ['-c', 'sleep 300 & exec sleep 301']);
       const rec = readPidRecord(sb.ctx.stateDir);
       assert.ok(rec !== null);
       const members = (): number[] => groupMembers(rec.pgid);
@@ -422,26 +431,7 @@ describe('fencing guard', { timeout: 30_000 }, () => {
   for (const fate of ['SIGKILL', 'SIGSTOP'] as const) {
     test(`keeps fencing after the agent that started it gets ${fate}`, async (t) => {
       const sb = sandbox(t, { fenceAheadMs: 400 });
-      const agentModule = new URL('../../src/resources/process/agent.js', import.meta.url).href;
-      const script = `
-        const { ProcessAgent } = await import(${JSON.stringify(agentModule)});
-        const ctx = JSON.parse(process.argv[1]);
-        const agent = new ProcessAgent({ name: 'svc', type: 'process', command: process.execPath, args: ['-e', ${JSON.stringify(KEEP_ALIVE)}], env: {}, startTimeoutMs: 5000, stopTimeoutMs: 1000, monitors: [] });
-        const res = await agent.start(ctx);
-        console.log(JSON.stringify(res));
-        setInterval(() => {}, 1000);
-      `;
-      const host = spawn(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(sb.ctx)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      t.after(() => {
-        try {
-          host.kill('SIGKILL');
-        } catch {
-          // gone
-        }
-      });
-      let out = '';
-      host.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      await eventually('agent host started the resource', () => out.includes('"ok":true'), { timeoutMs: 10_000 });
+      const host = await startInAgentHost(t, sb, process.execPath, ['-e', KEEP_ALIVE]);
       const rec = readPidRecord(sb.ctx.stateDir);
       assert.ok(rec !== null);
 
